@@ -1,0 +1,146 @@
+"""Builds the jitted train and eval steps.
+
+One train step is one compiled program: front end, forward pass, loss (plus
+the strategy's loss terms), backward pass, the strategy's gradient transform
+and the optimizer. The state is donated, and the step returns device scalars
+that the loop fetches every ``log_every`` steps, so nothing syncs the host per
+step. Both steps run on a ``jax.sharding.Mesh`` over the local devices: the
+batch is sharded on the ``data`` axis, the state replicated; XLA inserts the
+gradient all-reduce.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from cljax.state import TrainState
+from cljax.strategies.base import Strategy
+
+DATA_AXIS = "data"
+Batch = Mapping[str, jax.Array]
+
+
+def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+  """A 1-D mesh with a ``data`` axis over ``devices`` (default: all)."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def data_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def put_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, Any]:
+  """Moves a host batch's arrays onto the mesh, sharded along the batch axis.
+
+  Non-array entries (utterance ids) stay on the host. Uses
+  ``make_array_from_process_local_data`` so the same call serves one host or
+  many (each host passes its own slice of the global batch).
+  """
+  sharding = data_sharded(mesh)
+  return {
+      key: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+      for key, value in batch.items()
+      if isinstance(value, np.ndarray) and value.dtype != object
+  }
+
+
+def genuine_log_odds(logits: jax.Array) -> jax.Array:
+  """Score for class 0 (genuine) vs the rest: higher = more genuine."""
+  return logits[:, 0] - jax.nn.logsumexp(logits[:, 1:], axis=-1)
+
+
+def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Array],
+                    strategy: Strategy, tx: optax.GradientTransformation,
+                    mesh: Mesh) -> Callable[[TrainState, Batch],
+                                            tuple[TrainState, dict[str, jax.Array]]]:
+  """Returns ``train_step(state, batch) -> (state, metrics)``, jitted.
+
+  Args:
+    model: Flax module, ``apply(variables, features, train) -> (logits,
+      embedding)``.
+    frontend: waveform batch -> features, traced into the step.
+    strategy: supplies the extra loss (``strategy.loss``); its ``tx`` must
+      already be part of ``tx``.
+    tx: ``optax.chain(strategy.tx, optimizer)`` (the state's optimizer).
+    mesh: the device mesh; the batch is sharded on its ``data`` axis.
+  """
+
+  def loss_fn(params, state: TrainState, batch: Batch, dropout_rng):
+    features = frontend(batch["audio"])
+    variables = {"params": params}
+    mutable = []
+    if state.batch_stats:
+      variables["batch_stats"] = state.batch_stats
+      mutable = ["batch_stats"]
+    (logits, embedding), new_model_state = model.apply(
+        variables, features, train=True, rngs={"dropout": dropout_rng},
+        mutable=mutable)
+    labels = batch["label"]
+    cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels).mean()
+    total = cross_entropy
+    aux = {}
+    if strategy.loss is not None:
+      extra, aux = strategy.loss(params, state.strategy_state,
+                                 {**batch, "features": features},
+                                 (logits, embedding))
+      total = total + extra
+    return total, (cross_entropy, logits, embedding,
+                   new_model_state.get("batch_stats", state.batch_stats), aux)
+
+  def train_step(state: TrainState, batch: Batch):
+    rng, dropout_rng = jax.random.split(state.rng)
+    (total, (cross_entropy, logits, embedding, batch_stats, aux)), grads = (
+        jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch,
+                                                  dropout_rng))
+    updates, opt_state = tx.update(
+        grads, state.opt_state, state.params,
+        features=jax.lax.stop_gradient(embedding),
+        logits=jax.lax.stop_gradient(logits), labels=batch["label"])
+    params = optax.apply_updates(state.params, updates)
+    metrics = {
+        "loss": total,
+        "cross_entropy": cross_entropy,
+        "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+        "grad_norm": optax.global_norm(grads),
+        "update_norm": optax.global_norm(updates),
+    }
+    metrics.update(aux)
+    new_state = state.replace(step=state.step + 1, params=params,
+                              batch_stats=batch_stats, opt_state=opt_state,
+                              rng=rng)
+    return new_state, metrics
+
+  return jax.jit(train_step, donate_argnums=0,
+                 in_shardings=(replicated(mesh), data_sharded(mesh)),
+                 out_shardings=(replicated(mesh), replicated(mesh)))
+
+
+def make_eval_step(*, model: nn.Module,
+                   frontend: Callable[[jax.Array], jax.Array],
+                   mesh: Mesh) -> Callable[[Any, jax.Array],
+                                           dict[str, jax.Array]]:
+  """Returns ``eval_step(variables, audio) -> {scores, predictions}``, jitted.
+
+  ``scores`` are genuine log-odds (higher = more genuine), as EER expects.
+  """
+
+  def eval_step(variables, audio):
+    logits, _ = model.apply(variables, frontend(audio), train=False)
+    return {"scores": genuine_log_odds(logits),
+            "predictions": jnp.argmax(logits, -1)}
+
+  return jax.jit(eval_step, in_shardings=(replicated(mesh), data_sharded(mesh)),
+                 out_shardings=replicated(mesh))
