@@ -1,0 +1,18 @@
+"""The registry of streams a config can name in ``config.data.stream.name``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from cljax import registry
+from cljax.data.stream import Stream
+from cljax.data.synthetic import synthetic_audio_stream
+
+STREAMS: dict[str, Callable[..., Stream]] = {
+    "synthetic_audio": synthetic_audio_stream,
+}
+
+
+def make_stream(block: Mapping[str, Any]) -> Stream:
+  """Builds the stream named by ``config.data.stream``, fields checked."""
+  return registry.build(STREAMS, block, "data.stream")

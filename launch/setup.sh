@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sets up cljax in ./.venv; idempotent (re-running does only what changed).
+#
+#   bash launch/setup.sh
+#
+# - creates .venv with python3.11 (or python3 >= 3.10),
+# - installs requirements.txt (again only when it changed),
+# - on a machine with an NVIDIA GPU (nvidia-smi works), adds the CUDA build
+#   of jax at the pinned version (CLJAX_CUDA=12|13 picks the CUDA major;
+#   CLJAX_CPU_ONLY=1 skips it),
+# - installs cljax itself in editable mode (import cljax from anywhere).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+VENV="$ROOT/.venv"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+pick_python() {
+  for candidate in python3.11 python3.12 python3.10 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c \
+        'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "cljax needs Python >= 3.10 (3.11 recommended); install python3.11 and python3.11-venv." >&2
+  return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PYTHON=$(pick_python)
+  say "creating $VENV with $($PYTHON --version)"
+  if ! "$PYTHON" -m venv "$VENV"; then
+    echo "Could not create a venv: on Debian run 'apt-get install python3-venv' (or python3.11-venv)." >&2
+    exit 1
+  fi
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+
+stamp="$VENV/.cljax-requirements.sha256"
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing requirements.txt (a few minutes the first time)"
+  "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e . \
+    2>/dev/null || "$VENV/bin/python" -m pip install --quiet --no-deps -e .
+  if [ "${CLJAX_CPU_ONLY:-0}" != "1" ] && command -v nvidia-smi >/dev/null 2>&1 \
+      && nvidia-smi >/dev/null 2>&1; then
+    jax_version=$(grep -E '^jax==' requirements.txt | cut -d= -f3)
+    cuda="${CLJAX_CUDA:-12}"
+    say "NVIDIA GPU found: installing jax[cuda${cuda}]==${jax_version}"
+    "$VENV/bin/python" -m pip install --quiet "jax[cuda${cuda}]==${jax_version}"
+  fi
+  echo "$want" > "$stamp"
+else
+  say "requirements up to date"
+fi
+"$VENV/bin/python" -c 'import jax; print("[setup] jax", jax.__version__, "devices:", jax.devices())'
