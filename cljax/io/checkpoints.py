@@ -40,15 +40,16 @@ class Checkpointer:
     self.tasks = _manager(os.path.join(self.root, "tasks"), None)
 
   def save(self, state: Any, progress: dict[str, Any], *,
-           task_end: bool = False) -> str:
-    """Saves at ``progress['step']``; at a task end also under its index."""
+           task_end: int | None = None) -> str:
+    """Saves at ``progress['step']``; at the end of a task also under the
+    index ``task_end``. Returns the path of the step checkpoint."""
     args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                               progress=ocp.args.JsonSave(progress))
     step = int(progress["step"])
     if step not in self.latest.all_steps():
       self.latest.save(step, args=args, force=True)
-    if task_end:
-      self.tasks.save(int(progress["task"]), args=args, force=True)
+    if task_end is not None:
+      self.tasks.save(int(task_end), args=args, force=True)
     return self.path_of(step)
 
   def path_of(self, step: int) -> str:

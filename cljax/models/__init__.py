@@ -1,0 +1,44 @@
+"""Models: Flax Linen detectors returning ``(logits, embedding)``.
+
+Every model's ``__call__(x, train=False)`` returns ``logits [B, num_classes]``
+and ``embedding [B, D]``, and its last layer is ``nn.Dense`` named
+``classifier`` with ``embedding`` as its input, so continual-learning methods
+that act on the classifier find its kernel at ``('classifier', 'kernel')``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import flax.linen as nn
+
+from cljax import registry
+from cljax.models.cnn1d import CNN1D
+from cljax.models.mlp import MLP
+
+__all__ = ["CNN1D", "MLP", "MODELS", "CLASSIFIER_KERNEL", "make_model"]
+
+MODELS: Mapping[str, type[nn.Module]] = {
+    "cnn1d": CNN1D,
+    "mlp": MLP,
+}
+
+# Path of the classifier kernel inside ``params`` for every model here.
+CLASSIFIER_KERNEL = ("classifier", "kernel")
+
+
+def make_model(block: Mapping[str, Any], num_classes: int) -> nn.Module:
+  """Builds the model named by ``block`` (``config.model``).
+
+  Args:
+    block: ``{"name": "cnn1d" | "mlp", <that model's fields>}``.
+    num_classes: from the stream; the config may not set it.
+
+  Returns:
+    An unbound Flax Linen module.
+  """
+  block = dict(block)
+  # Config files hold lists; Flax modules hash their fields, so use tuples.
+  block = {key: tuple(value) if isinstance(value, list) else value
+           for key, value in block.items()}
+  return registry.build(MODELS, block, "model", num_classes=num_classes)
