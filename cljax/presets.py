@@ -28,8 +28,8 @@ def audio_experiment(variant: str | None) -> ml_collections.ConfigDict:
   # Until the embedded speech benchmark lands, every audio config runs on
   # the procedural stream (announced as synthetic in the output).
   config.data.stream = ml_collections.ConfigDict(dict(
-      name="synthetic_audio", num_tasks=4, train_per_class=128,
-      test_per_class=64, val_per_class=16, seconds=1.0, seed=0))
+      name="synthetic_audio", num_tasks=4, train_per_class=256,
+      test_per_class=128, val_per_class=16, seconds=1.0, seed=0))
   config.data.batch_size = 32
   config.data.eval_batch_size = 64
   config.data.crop_seconds = 1.0

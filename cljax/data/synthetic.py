@@ -161,6 +161,10 @@ class SyntheticSource:
     self.difficulty = difficulty
     self.seed = seed
     self._split_key = zlib.crc32(split.encode())
+    # Records are a pure function of the index, and a split is a few MB of
+    # int16: keep each one after it is first made, so later epochs (and the
+    # evaluations after every task) cost nothing to generate.
+    self._cache: dict[int, dict[str, Any]] = {}
     nyquist = sample_rate / 2
     self._band_sos = None
     if artefact.kind == "band_noise":
@@ -184,10 +188,16 @@ class SyntheticSource:
     if not -len(self) <= index < len(self):
       raise IndexError(f"index {index} out of range for {self!r}")
     index %= len(self)
+    if index not in self._cache:
+      self._cache[index] = self._make_record(index)
+    return self._cache[index]
+
+  def _make_record(self, index: int) -> dict[str, Any]:
     label = index % 2
     rng = np.random.default_rng(
         (self.seed, self.task, self._split_key, index))
     audio = self._synthesise(rng, fake=bool(label))
+    audio.setflags(write=False)  # Cached and shared: nobody may edit it.
     return {"audio": audio, "label": label,
             "utt_id": f"{self.task}-{self.split}-{index:05d}"}
 
@@ -330,23 +340,23 @@ def synthetic_audio_stream(num_tasks: int = 4, train_per_class: int = 64,
     ``metadata={"artefact": ..., <its band/tones/rate>}``.
   """
   if num_tasks < 1:
-    raise ValueError(f"config.data.num_tasks={num_tasks}: need at least 1.")
+    raise ValueError(f"config.data.stream.num_tasks={num_tasks}: need at least 1.")
   for field, value in (("train_per_class", train_per_class),
                        ("test_per_class", test_per_class)):
     if value < 1:
-      raise ValueError(f"config.data.{field}={value}: need at least 1.")
+      raise ValueError(f"config.data.stream.{field}={value}: need at least 1.")
   if val_per_class < 0:
-    raise ValueError(f"config.data.val_per_class={val_per_class}: must be "
+    raise ValueError(f"config.data.stream.val_per_class={val_per_class}: must be "
                      ">= 0 (0 omits the val split).")
   if not 0.0 <= difficulty <= 1.0:
-    raise ValueError(f"config.data.difficulty={difficulty}: must be in "
+    raise ValueError(f"config.data.stream.difficulty={difficulty}: must be in "
                      "[0, 1].")
   if seconds < 0.05:
-    raise ValueError(f"config.data.seconds={seconds}: synthetic utterances "
+    raise ValueError(f"config.data.stream.seconds={seconds}: synthetic utterances "
                      "need at least 0.05 s.")
   if sample_rate < 16000:
     raise ValueError(
-        f"config.data.sample_rate={sample_rate}: the synthetic speech has "
+        f"config.data.stream.sample_rate={sample_rate}: the synthetic speech has "
         "formants up to 4.3 kHz and artefacts up to 0.9 x Nyquist; use a "
         "sample rate of at least 16000.")
   tasks = []

@@ -169,8 +169,10 @@ def plot_matrix(R, task_names: Sequence[str], metric: str,
               color="white" if luminance < 0.45 else "black",
               fontstyle="italic" if unseen[i, j] else "normal")
   ax.set_xticks(range(T))
-  ax.set_xticklabels(task_names, rotation=45 if T > 4 else 0, ha="right"
-                     if T > 4 else "center")
+  # Rotate when the names would not fit side by side under their columns.
+  rotate = T > 4 or max(len(name) for name in task_names) > 10
+  ax.set_xticklabels(task_names, rotation=30 if rotate else 0,
+                     ha="right" if rotate else "center")
   ax.set_yticks(range(len(rows)))
   ax.set_yticklabels(rows)
   ax.set_xlabel("tested on")
@@ -233,8 +235,9 @@ def plot_curves(R, task_names: Sequence[str], metric: str,
       ax.plot([], [], linestyle="--", color=color,
               label=f"test on {name} (not trained)")
   ax.set_xticks(x)
-  ax.set_xticklabels(stages, rotation=30 if len(stages) > 4 else 0,
-                     ha="right" if len(stages) > 4 else "center")
+  rotate = len(stages) > 4 or max(len(str(s)) for s in stages) > 10
+  ax.set_xticklabels(stages, rotation=30 if rotate else 0,
+                     ha="right" if rotate else "center")
   ax.set_xlabel("training stage")
   ax.set_ylabel(f"{metric}{unit}")
   direction = "higher" if higher_is_better else "lower"

@@ -68,7 +68,8 @@ class Strategy(NamedTuple):
   """A continual-learning method as pure pieces; see the module docstring."""
 
   name: str
-  tx: optax.GradientTransformationExtraArgs = optax.identity()
+  tx: optax.GradientTransformationExtraArgs = optax.with_extra_args_support(
+      optax.identity())
   loss: LossFn | None = None
   init_state: Callable[[Any], Any] | None = None
   start_task: BoundaryFn | None = None

@@ -80,11 +80,11 @@ def test_records_deterministic_balanced_and_varied():
 
 
 def test_bad_arguments_name_the_field():
-  with pytest.raises(ValueError, match="config.data.difficulty"):
+  with pytest.raises(ValueError, match="config.data.stream.difficulty"):
     synthetic_audio_stream(difficulty=1.5)
-  with pytest.raises(ValueError, match="config.data.num_tasks"):
+  with pytest.raises(ValueError, match="config.data.stream.num_tasks"):
     synthetic_audio_stream(num_tasks=0)
-  with pytest.raises(ValueError, match="config.data.sample_rate"):
+  with pytest.raises(ValueError, match="config.data.stream.sample_rate"):
     synthetic_audio_stream(sample_rate=8000)
 
 
