@@ -114,8 +114,8 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
         "loss": total,
         "cross_entropy": cross_entropy,
         "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-        "grad_norm": optax.global_norm(grads),
-        "update_norm": optax.global_norm(updates),
+        "grad_norm": optax.tree.norm(grads),
+        "update_norm": optax.tree.norm(updates),
     }
     metrics.update(aux)
     new_state = state.replace(step=state.step + 1, params=params,

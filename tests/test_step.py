@@ -1,0 +1,111 @@
+"""The jitted train and eval steps against direct computations."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from cljax import step as step_lib
+from cljax.models import MLP
+from cljax.state import create_train_state
+from cljax.strategies import Strategy
+
+NUM_CLASSES, DIM, BATCH = 3, 5, 8
+
+
+def _setup(strategy: Strategy, learning_rate: float = 0.1):
+  model = MLP(num_classes=NUM_CLASSES, hidden_sizes=())
+  frontend = lambda audio: audio  # Features are given directly.
+  rng = np.random.default_rng(0)
+  batch = {"audio": rng.normal(size=(BATCH, DIM)).astype(np.float32),
+           "label": rng.integers(0, NUM_CLASSES, BATCH).astype(np.int32)}
+  params = model.init(jax.random.PRNGKey(0), jnp.asarray(batch["audio"]))[
+      "params"]
+  tx = optax.chain(strategy.tx, optax.sgd(learning_rate))
+  state = create_train_state(
+      # A copy: the step donates the state's buffers, and tests compare
+      # against the initial parameters afterwards.
+      params=jax.tree.map(jnp.copy, params), batch_stats={}, tx=tx,
+      strategy_state=strategy.init_state(params) if strategy.init_state else {},
+      rng=jax.random.PRNGKey(1))
+  mesh = step_lib.make_mesh()
+  train_step = step_lib.make_train_step(model=model, frontend=frontend,
+                                        strategy=strategy, tx=tx, mesh=mesh)
+  return model, params, batch, state, train_step, mesh
+
+
+def _cross_entropy(model, params, batch):
+  logits, _ = model.apply({"params": params}, jnp.asarray(batch["audio"]))
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits, jnp.asarray(batch["label"])).mean()
+
+
+def test_finetune_step_is_one_sgd_step_on_cross_entropy():
+  model, params, batch, state, train_step, mesh = _setup(Strategy("finetune"))
+  expected_loss, grads = jax.value_and_grad(
+      lambda p: _cross_entropy(model, p, batch))(params)
+  expected = jax.tree.map(lambda p, g: p - 0.1 * g, params, grads)
+  state, metrics = train_step(state, step_lib.put_batch(batch, mesh))
+  chex.assert_trees_all_close(state.params, expected, atol=1e-6)
+  assert float(metrics["loss"]) == pytest.approx(float(expected_loss),
+                                                  abs=1e-6)
+  assert float(metrics["grad_norm"]) == pytest.approx(
+      float(optax.tree.norm(grads)), rel=1e-5)
+  assert int(state.step) == 1
+
+
+def test_strategy_tx_sees_the_embedding_and_can_change_the_update():
+  seen = {}
+
+  def update(updates, state, params=None, *, features, logits, labels,
+             **extra):
+    del params, extra
+    chex.assert_shape(features, (BATCH, DIM))  # Classifier input.
+    chex.assert_shape(logits, (BATCH, NUM_CLASSES))
+    chex.assert_shape(labels, (BATCH,))
+    seen["called"] = True
+    return jax.tree.map(jnp.zeros_like, updates), state
+
+  freeze = optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(),
+                                                 update)
+  _, params, batch, state, train_step, mesh = _setup(Strategy("freeze",
+                                                              tx=freeze))
+  state, _ = train_step(state, step_lib.put_batch(batch, mesh))
+  assert seen["called"]
+  chex.assert_trees_all_close(state.params, params)
+
+
+def test_strategy_loss_is_added_and_differentiated():
+  weight = 0.5
+
+  def l2_loss(params, strategy_state, batch, outputs):
+    del strategy_state, batch, outputs
+    penalty = weight * sum(jnp.sum(p ** 2) for p in jax.tree.leaves(params))
+    return penalty, {"penalty": penalty}
+
+  model, params, batch, state, train_step, mesh = _setup(
+      Strategy("l2", loss=l2_loss))
+  total = lambda p: _cross_entropy(model, p, batch) + weight * sum(
+      jnp.sum(x ** 2) for x in jax.tree.leaves(p))
+  expected_loss, grads = jax.value_and_grad(total)(params)
+  state, metrics = train_step(state, step_lib.put_batch(batch, mesh))
+  chex.assert_trees_all_close(
+      state.params, jax.tree.map(lambda p, g: p - 0.1 * g, params, grads),
+      atol=1e-6)
+  assert float(metrics["loss"]) == pytest.approx(float(expected_loss),
+                                                 abs=1e-5)
+  assert float(metrics["penalty"]) > 0
+
+
+def test_eval_scores_are_genuine_log_odds():
+  logits = jnp.array([[2.0, 0.0, 0.0], [0.0, 1.0, -1.0]])
+  expected = [2.0 - np.log(2.0), 0.0 - np.log(np.e + np.exp(-1.0))]
+  np.testing.assert_allclose(step_lib.genuine_log_odds(logits), expected,
+                             rtol=1e-6)
+  # Two classes: the plain logit difference.
+  np.testing.assert_allclose(
+      step_lib.genuine_log_odds(jnp.array([[1.5, -0.5]])), [2.0], rtol=1e-6)

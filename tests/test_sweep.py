@@ -1,0 +1,30 @@
+"""``python -m cljax.sweep``: configs x seeds into one folder, then compared."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cljax.io.results import ResultMatrix
+
+from cli_helpers import run_cli
+
+
+def test_sweep_runs_every_job_and_compares(tmp_path):
+  sweep = tmp_path / "sweep"
+  args = ("--configs=configs/finetune_audio.py:small,"
+          "configs/joint_audio.py:small", "--seeds=0",
+          "--set=data.stream.num_tasks=2", "--set=train.steps_per_task=4",
+          "--set=output.plots=False", f"--workdir={sweep}")
+  process = run_cli("cljax.sweep", *args, timeout=600)
+  finetune = ResultMatrix.load(sweep / "finetune_audio-small-seed0")
+  joint = ResultMatrix.load(sweep / "joint_audio-small-seed0")
+  assert finetune.method == "finetune" and joint.method == "joint"
+  assert finetune.finished and joint.finished
+  table = (sweep / "comparison_eer.md").read_text()
+  assert "| finetune |" in table and "| joint |" in table
+  expected = np.mean(finetune.matrix("eer")[-1]) * 100
+  assert f"{expected:.2f}" in table  # average_final of the finetune run.
+  assert "| finetune |" in process.stdout
+  # Re-running skips the finished runs.
+  again = run_cli("cljax.sweep", *args, timeout=600)
+  assert again.stdout.count("is finished; skipping") == 2
