@@ -60,7 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.epochs_per_task = 1.0    # used when steps_per_task == 0
   config.train.steps_per_task = 0
   config.train.log_every = 20           # steps between metric fetches
-  config.train.checkpoint_every = 200   # steps between mid-task checkpoints
+  config.train.checkpoint_every = 500   # steps between mid-task checkpoints
   config.train.checkpoints_to_keep = 2  # periodic ones; task ends are all kept
 
   config.eval = ml_collections.ConfigDict()

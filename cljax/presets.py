@@ -40,7 +40,7 @@ def audio_experiment(variant: str | None) -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 1e-3
   config.train.epochs_per_task = 8.0
   config.train.log_every = 10
-  config.train.checkpoint_every = 50
+  config.train.checkpoint_every = 500
 
   if variant == "small":
     config.data.stream.num_tasks = 3
