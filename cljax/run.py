@@ -132,7 +132,7 @@ def run(config: ml_collections.ConfigDict, *, config_arg: str,
   if not config.config_name:
     config.config_name = config_name(config_arg)
   config_schema.validate(config, num_devices=jax.device_count())
-  workdir = workdir or default_workdir(config_arg)
+  workdir = os.path.abspath(workdir or default_workdir(config_arg))
   prepare_workdir(config, workdir, force)
   logging.info("Workdir: %s  devices: %s", os.path.abspath(workdir),
                jax.devices())

@@ -15,6 +15,7 @@ killed process never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -43,6 +44,10 @@ class Checkpointer:
            task_end: int | None = None) -> str:
     """Saves at ``progress['step']``; at the end of a task also under the
     index ``task_end``. Returns the path of the step checkpoint."""
+    # A frozen copy: the save finishes in the background while the loop
+    # keeps updating its progress dict (a live dict once gave a checkpoint
+    # of step 100 the progress record of step 101).
+    progress = json.loads(json.dumps(progress))
     args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                               progress=ocp.args.JsonSave(progress))
     step = int(progress["step"])
