@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.pad_mode = "wrap"         # how short utterances are padded
   config.data.eval_split = "test"
   config.data.worker_count = 0          # grain worker processes (0: in-process)
+  config.data.read_threads = 0          # prefetch threads (0: on demand)
 
   config.frontend = ml_collections.ConfigDict({"name": "logmel"})
   config.model = ml_collections.ConfigDict({"name": "cnn1d"})
@@ -136,6 +137,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
              "a duration in seconds > 0")
   one_of("data.pad_mode", PAD_MODES)
   non_negative("data.worker_count", int)
+  non_negative("data.read_threads", int)
 
   one_of("optimizer.name", OPTIMIZERS)
   one_of("optimizer.schedule", SCHEDULES)

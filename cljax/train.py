@@ -411,12 +411,14 @@ def _fit_task(exp: Experiment, state: TrainState, train_step, task_id: int,
       crop_length=exp.crop_length, num_steps=num_steps,
       seed=config.seed * 1009 + task_id, pad_mode=config.data.pad_mode)
   iterator = loader.train_iterator(dataset,
-                                   worker_count=config.data.worker_count)
+                                   worker_count=config.data.worker_count,
+                                   read_threads=config.data.read_threads)
   if progress.get("iterator") is not None:
     iterator.set_state(progress["iterator"])
-  elif progress["task_step"]:
+  elif progress["task_step"]:  # A checkpoint without iterator state.
     iterator = loader.train_iterator(dataset,
                                      worker_count=config.data.worker_count,
+                                     read_threads=config.data.read_threads,
                                      start_step=progress["task_step"])
   bar = _Progress(config.output.progress, num_steps, progress["task_step"],
                   f"task {task_id + 1}/{len(exp.stream)} {task_name}")

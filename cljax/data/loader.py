@@ -253,7 +253,7 @@ def _mark_absl_flags_parsed() -> None:
 
 
 def train_iterator(ds: grain.MapDataset, *, worker_count: int = 0,
-                   start_step: int = 0, read_threads: int = 2,
+                   start_step: int = 0, read_threads: int = 0,
                    prefetch_batches: int = 4) -> grain.DatasetIterator:
   """A checkpointable iterator over ``ds`` (from ``train_dataset``).
 
@@ -266,10 +266,14 @@ def train_iterator(ds: grain.MapDataset, *, worker_count: int = 0,
 
   Args:
     ds: the training ``MapDataset``.
-    worker_count: 0 reads in this process with ``read_threads`` threads;
-      > 0 adds ``mp_prefetch`` with that many worker processes.
+    worker_count: 0 reads in this process; > 0 adds ``mp_prefetch`` with
+      that many worker processes.
     start_step: index of the first batch to yield.
-    read_threads: threads reading records in each process.
+    read_threads: prefetch threads in each process. 0 (default) builds each
+      batch in the calling thread when it is asked for: with the step
+      dispatched asynchronously, that already overlaps the device's work,
+      and on a 2-core CPU extra threads only contend with XLA for the cores
+      (loop overhead 6.5 % with 2 threads vs 3.7 % with 0, measured).
     prefetch_batches: batches read ahead per process.
 
   Returns:
