@@ -9,8 +9,10 @@ Command::
 Data: the procedural stream (4 tasks, one synthetic "generator" artefact
 each) until the embedded speech benchmark lands; the output says so.
 
-Expected result (default, CPU, 2 cores): see README "Results"; fine-tuning
-learns each task and forgets earlier ones (positive EER BWT).
+Expected result (default variant, 2-core CPU): average final EER 36.5 % (3 seeds: 36.52 ± 0.39),
+BWT +39.5 EER points, in-domain EER 6.9 %; 14 s on 2 CPU cores.
+The small variant (3 tiny tasks, 12 steps each) takes about 10 s and only
+checks the machinery.
 """
 
 from cljax import presets

@@ -9,7 +9,9 @@ Command::
 Each task trains on the union of the training data of tasks 0..t for the
 same number of epochs as fine-tuning (so later tasks take more steps).
 
-Expected result (default, CPU, 2 cores): see README "Results"; BWT about 0.
+Expected result (default variant, 2-core CPU): average final EER 8.7 % (3 seeds: 8.72 ± 1.11),
+BWT +1.8 EER points; 19 s on 2 CPU cores.
+The small variant takes about 10 s and only checks the machinery.
 """
 
 from cljax import presets
