@@ -21,6 +21,7 @@ import numpy as np
 
 from cljax import config_schema
 from cljax import metrics as metrics_lib
+from cljax.io.results import atomic_write_text
 from cljax.registry import ConfigError
 from cljax import train
 from cljax.train import Interrupted, NonFiniteLossError
@@ -69,11 +70,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
           ).strftime("%Y%m%d-%H%M%S")
       shutil.move(workdir, aside)
       logging.warning("Moved the previous run in %s to %s.", workdir, aside)
-  os.makedirs(workdir, exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(resolved, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  atomic_write_text(path, json.dumps(resolved, indent=2, sort_keys=True))
 
 
 def _differences(a, b, prefix=""):

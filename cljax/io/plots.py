@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
 from typing import Any, Mapping, Sequence
 
 from matplotlib import colormaps
@@ -26,7 +25,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 import numpy as np
 
-from cljax.io.results import is_percent_metric
+from cljax.io.results import atomic_write, is_percent_metric
 from cljax.io.results import UNTRAINED_LABEL
 
 # Value 1.0 of this map is the "good" end (green), 0.0 the "bad" end (red).
@@ -82,19 +81,9 @@ def _format_cell(value: float, factor: float) -> str:
 def _save(fig: Figure, path: str | os.PathLike[str]) -> str:
   """Renders ``fig`` to a PNG at ``path`` atomically."""
   path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
   FigureCanvasAgg(fig)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".png.tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-  return path
+  return atomic_write(path, lambda f: fig.savefig(
+      f, format="png", dpi=100, bbox_inches="tight"), binary=True)
 
 
 def _check_matrix(R, task_names: Sequence[str], baseline) -> tuple[

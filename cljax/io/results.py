@@ -33,7 +33,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -69,8 +69,9 @@ def is_percent_metric(metric: str) -> bool:
   return bool(getattr(entry, "percent", False)) if entry is not None else False
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
-  """Writes ``text`` to ``path`` via a temporary file and ``os.replace``.
+def atomic_write(path: str | os.PathLike[str],
+                 write: Callable[[Any], None], *, binary: bool = False) -> str:
+  """Calls ``write(file)`` on a temporary file, then ``os.replace``s it.
 
   A reader (or a resumed run after SIGKILL) sees either the old file or the
   new one, never a half-written one.
@@ -81,8 +82,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
   fd, tmp = tempfile.mkstemp(
       dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
   try:
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-      f.write(text)
+    with (os.fdopen(fd, "wb") if binary else
+          os.fdopen(fd, "w", encoding="utf-8", newline="")) as f:
+      write(f)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -91,6 +93,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
       os.remove(tmp)
     raise
   return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> str:
+  """Writes ``text`` to ``path`` atomically (see ``atomic_write``)."""
+  return atomic_write(path, lambda f: f.write(text))
 
 
 def _to_json_number(value: float) -> float | None:
