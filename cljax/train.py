@@ -153,27 +153,28 @@ def initial_state(exp: Experiment) -> TrainState:
   return jax.device_put(state, step_lib.replicated(exp.mesh))
 
 
+def _host_eval_batches(exp: Experiment, task_id: int, split: str
+                       ) -> Iterator[dict[str, Any]]:
+  """Fixed-shape host batches of a task's split, every record once."""
+  return loader.eval_batches(exp.stream.tasks[task_id].split(split),
+                             batch_size=exp.config.data.eval_batch_size,
+                             window_length=exp.eval_length,
+                             pad_mode=exp.config.data.pad_mode)
+
+
 def evaluation_batches(exp: Experiment, split: str,
                        task_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
   """Device batches of a split of some tasks, in a fixed order, with mask."""
   for task_id in task_ids:
-    source = exp.stream.tasks[task_id].split(split)
-    for batch in loader.eval_batches(source,
-                                     batch_size=exp.config.data.eval_batch_size,
-                                     window_length=exp.eval_length,
-                                     pad_mode=exp.config.data.pad_mode):
+    for batch in _host_eval_batches(exp, task_id, split):
       yield step_lib.put_batch(batch, exp.mesh)
 
 
 def score_task(exp: Experiment, eval_step, variables, task_id: int,
                split: str) -> dict[str, np.ndarray]:
   """Scores every utterance of a task's split: scores, labels, ids."""
-  source = exp.stream.tasks[task_id].split(split)
   outputs, labels, masks, utt_ids = [], [], [], []
-  for batch in loader.eval_batches(source,
-                                   batch_size=exp.config.data.eval_batch_size,
-                                   window_length=exp.eval_length,
-                                   pad_mode=exp.config.data.pad_mode):
+  for batch in _host_eval_batches(exp, task_id, split):
     audio = step_lib.put_batch({"audio": batch["audio"]}, exp.mesh)["audio"]
     outputs.append(eval_step(variables, audio))  # Fetched once, below.
     labels.append(batch["label"])
