@@ -27,7 +27,6 @@ host and XLA share the two cores).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time

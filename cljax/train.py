@@ -85,8 +85,12 @@ class Experiment:
     return list(self.config.eval.metrics)
 
   def train_sources(self, task_id: int) -> list[Any]:
-    return [self.stream.tasks[i].split("train")
-            for i in self.strategy.train_tasks(task_id)]
+    return train_sources(self.stream, self.strategy, task_id)
+
+
+def train_sources(stream: Stream, strategy, task_id: int) -> list[Any]:
+  """The training splits task ``task_id`` fits on, per the data policy."""
+  return [stream.tasks[i].split("train") for i in strategy.train_tasks(task_id)]
 
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
@@ -109,10 +113,9 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     if config.train.steps_per_task:
       steps_per_task.append(int(config.train.steps_per_task))
     else:
-      sources = [stream.tasks[i].split("train")
-                 for i in strategy.train_tasks(task_id)]
       steps_per_task.append(loader.num_steps_for(
-          sources, batch_size, config.train.epochs_per_task))
+          train_sources(stream, strategy, task_id), batch_size,
+          config.train.epochs_per_task))
   tx = make_tx(config.optimizer, strategy.tx, sum(steps_per_task))
   return Experiment(
       config=config, stream=stream, mesh=mesh, frontend=frontend, model=model,
@@ -397,7 +400,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     checkpointer.wait()
     checkpointer.close()
     writer.close()
-  _save_results(exp, workdir, results)
   return results
 
 
