@@ -62,7 +62,23 @@ def raw_frontend(sample_rate: int) -> Frontend:
   return frontend
 
 
+def identity_frontend(sample_rate: int) -> Frontend:
+  """``features [B, D] -> float32 [B, D]``: for precomputed feature vectors.
+
+  Streams of precomputed embeddings (EVDA's self-supervised features, the
+  digits stream) store a vector per record under ``audio``; the model reads
+  it as it is.
+  """
+  del sample_rate  # Same signature as the other front ends.
+
+  def frontend(features: jnp.ndarray) -> jnp.ndarray:
+    return jnp.asarray(features).astype(jnp.float32)
+
+  return frontend
+
+
 FRONTENDS: Mapping[str, Callable[..., Frontend]] = {
+    "identity": identity_frontend,
     "logmel": logmel_frontend,
     "raw": raw_frontend,
 }
@@ -72,7 +88,7 @@ def make_frontend(block: Mapping[str, Any], sample_rate: int) -> Frontend:
   """Builds the front end named by ``block`` (``config.frontend``).
 
   Args:
-    block: ``{"name": "logmel" | "raw", <that front end's fields>}``.
+    block: ``{"name": "logmel" | "raw" | ..., <that front end's fields>}``.
     sample_rate: from the stream; the config may not set it.
 
   Returns:
