@@ -63,6 +63,19 @@ def make_tx(block: Mapping[str, Any], strategy_tx: optax.GradientTransformation,
   return optax.chain(*parts)
 
 
+def reset_base_optimizer(tx: optax.GradientTransformation, opt_state: Any,
+                         params: Any) -> Any:
+  """``opt_state`` of a ``make_tx`` chain with only the base optimizer re-initialised.
+
+  ``config.optimizer.reset_per_task`` restarts Adam's moments (and the
+  schedule) at a task boundary; the strategy's own state in the chain (RWM's
+  projector, EWC's Fisher and anchor) is knowledge, not optimiser momentum,
+  and must survive.
+  """
+  fresh = tx.init(params)
+  return (*opt_state[:-1], fresh[-1])
+
+
 def current_learning_rate(opt_state: Any) -> Any:
   """The injected learning rate inside a ``make_tx`` state (or None)."""
   # The schedule's own state is also keyed "learning_rate"; take the value.

@@ -47,7 +47,7 @@ from cljax.io.checkpoints import Checkpointer, restore_variables
 from cljax.io.results import ResultMatrix
 from cljax.io.writers import MetricWriter, read_jsonl
 from cljax.models import make_model
-from cljax.optim import current_learning_rate, make_tx
+from cljax.optim import current_learning_rate, make_tx, reset_base_optimizer
 from cljax.state import TrainState, create_train_state
 from cljax import step as step_lib
 from cljax.strategies import StrategyContext, TaskContext, make_strategy
@@ -376,7 +376,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
             state = exp.strategy.start_task(state, task_context(task_id))
           if config.optimizer.reset_per_task and task_id > 0:
             state = state.replace(opt_state=jax.device_put(
-                exp.tx.init(state.params), step_lib.replicated(exp.mesh)))
+                reset_base_optimizer(exp.tx, state.opt_state, state.params),
+                step_lib.replicated(exp.mesh)))
         state = _fit_task(exp, state, train_step, task_id, num_steps,
                           progress, writer, checkpointer, save, stop)
         if exp.strategy.end_task is not None:
