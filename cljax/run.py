@@ -9,6 +9,7 @@ where the results, plots and checkpoints are.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import logging as std_logging
 import os
@@ -40,6 +41,27 @@ def config_name(config_arg: str) -> str:
   path, _, variant = config_arg.partition(":")
   stem = os.path.splitext(os.path.basename(path))[0]
   return f"{stem}-{variant}" if variant else stem
+
+
+def load_config(config_arg: str) -> ml_collections.ConfigDict:
+  """``configs/rwm_audio.py:small`` -> that file's ``get_config("small")``.
+
+  What ``--config=`` does on the command line, for scripts (benchmarks,
+  notebooks) that build experiments without flags.
+  """
+  path, _, variant = config_arg.partition(":")
+  if not os.path.isfile(path):
+    raise ConfigError(f"Config file {path!r} does not exist (from "
+                      f"{config_arg!r}).")
+  spec = importlib.util.spec_from_file_location(
+      f"cljax_config_{config_name(config_arg).replace('-', '_')}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant or None)
+  if not config.get("config_name"):
+    with config.unlocked():
+      config.config_name = config_name(config_arg)
+  return config
 
 
 def default_workdir(config_arg: str) -> str:

@@ -173,6 +173,14 @@ def evaluation_batches(exp: Experiment, split: str,
       yield step_lib.put_batch(batch, exp.mesh)
 
 
+def task_context(exp: Experiment, task_id: int) -> TaskContext:
+  """What the strategy's ``start_task``/``end_task`` see of task ``task_id``."""
+  return TaskContext(
+      task_id=task_id, task_name=exp.stream.tasks[task_id].name,
+      num_tasks=len(exp.stream), model=exp.model, frontend=exp.frontend,
+      batches=lambda split, ids: evaluation_batches(exp, split, ids))
+
+
 def score_task(exp: Experiment, eval_step, variables, task_id: int,
                split: str) -> dict[str, np.ndarray]:
   """Scores every utterance of a task's split: scores, labels, ids."""
@@ -350,12 +358,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     progress["results"] = results.to_json()
     return checkpointer.save(state, progress, task_end=task_end)
 
-  def task_context(task_id: int) -> TaskContext:
-    return TaskContext(
-        task_id=task_id, task_name=exp.stream.tasks[task_id].name,
-        num_tasks=num_tasks, model=exp.model, frontend=exp.frontend,
-        batches=lambda split, ids: evaluation_batches(exp, split, ids))
-
   if config.eval.baseline and not results.has_baseline:
     row, sizes = evaluate_all(exp, eval_step, state)
     results.set_baseline(row)
@@ -373,7 +375,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         num_steps = exp.steps_per_task[task_id]
         if progress["task_step"] == 0:
           if exp.strategy.start_task is not None:
-            state = exp.strategy.start_task(state, task_context(task_id))
+            state = exp.strategy.start_task(state, task_context(exp, task_id))
           if config.optimizer.reset_per_task and task_id > 0:
             state = state.replace(opt_state=jax.device_put(
                 reset_base_optimizer(exp.tx, state.opt_state, state.params),
@@ -381,7 +383,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         state = _fit_task(exp, state, train_step, task_id, num_steps,
                           progress, writer, checkpointer, save, stop)
         if exp.strategy.end_task is not None:
-          state = exp.strategy.end_task(state, task_context(task_id))
+          state = exp.strategy.end_task(state, task_context(exp, task_id))
         row, sizes = evaluate_all(exp, eval_step, state)
         results.add_row(row)
         for tested, values in enumerate(row):
