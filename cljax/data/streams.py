@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from cljax import registry
+from cljax.data import corpus_streams
 from cljax.data.stream import Stream
 from cljax.data.synthetic import synthetic_audio_stream
 
 STREAMS: dict[str, Callable[..., Stream]] = {
     "synthetic_audio": synthetic_audio_stream,
+    # Over a user's own copy of a corpus (cljax.data.corpus_streams).
+    "asvspoof2019_la_attacks": corpus_streams.asvspoof2019_la_attacks,
+    "corpus_incremental": corpus_streams.corpus_incremental,
+    "audio_folder": corpus_streams.audio_folder,
+    "evda_features": corpus_streams.evda_features,
 }
 
 

@@ -1,0 +1,418 @@
+"""Machinery shared by the builders over a user's own corpus copy.
+
+A corpus builder lists its records (protocol lines, folders, CSV rows) as
+``Entry``s, every check that needs no decoding done while listing; the base
+class then decodes each file through ``cljax.data.audio_io`` while TFDS
+writes array_record shards. Everything happens in ``prepare`` — called when a
+stream is built, i.e. before the first compile — so a bad corpus fails before
+training starts.
+
+Bad input (``on_bad_file``):
+
+* ``"error"`` (default): the first problem raises ``CorpusError`` (or
+  ``AudioFileError``) naming the file or the protocol line and the fix.
+* ``"skip"``: per-record problems (a missing, corrupt, truncated or
+  wrong-rate file; a protocol line with an unknown label or system) leave the
+  record out; the count and the first names are printed after preparing and
+  stored in the builder's metadata (``metadata.json`` under
+  ``skipped``), and printed again whenever the cached build is loaded.
+  Structural problems (no protocol file, an empty split or class) still
+  raise: nothing is silently dropped.
+
+The cache lives under ``data_dir`` (argument, else ``$CLJAX_DATA_DIR``, else
+``~/.cache/cljax/data``), one folder per builder, config (sample rate,
+options and a fingerprint of the copy's path) and version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from cljax.data import audio_io
+
+ON_BAD_FILE = ("error", "skip")
+CLASS_NAMES = ("bonafide", "spoof")
+# How many skipped/resampled names a report prints and stores.
+REPORT_FIRST = 10
+
+
+class CorpusError(ValueError):
+  """A corpus copy is unusable as laid out; the message names where and why."""
+
+
+def resolve_data_dir(data_dir: str = "") -> str:
+  """``data_dir``, else ``$CLJAX_DATA_DIR``, else ``~/.cache/cljax/data``."""
+  chosen = data_dir or os.environ.get("CLJAX_DATA_DIR") or os.path.join(
+      os.path.expanduser("~"), ".cache", "cljax", "data")
+  return os.path.abspath(os.path.expanduser(chosen))
+
+
+def require_dir(path: str, field: str, layout: str) -> str:
+  """``path`` as an absolute folder, or CorpusError naming ``field``."""
+  if not path:
+    raise CorpusError(
+        f"config.data.stream.{field} is not set: pass the folder of your copy "
+        f"(--config.data.stream.{field}=/path/to/it). Expected layout:\n"
+        f"{layout}")
+  path = os.path.abspath(os.path.expanduser(str(path)))
+  if not os.path.isdir(path):
+    raise CorpusError(
+        f"config.data.stream.{field}={path!r} is not a folder. Expected "
+        f"layout:\n{layout}")
+  return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One record to build: ``path`` decoded to ``audio``, plus text fields."""
+
+  key: str                  # unique within the split; becomes ``utt_id``
+  path: str
+  label: int                # 0 = bona fide, 1 = spoof
+  fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  where: str = ""           # protocol line / CSV row, for error messages
+
+
+class BadInput:
+  """Raises on a bad record, or (``on_bad_file="skip"``) records it."""
+
+  def __init__(self, on_bad_file: str):
+    audio_io.check_option(on_bad_file, ON_BAD_FILE, "on_bad_file")
+    self.mode = on_bad_file
+    self.skipped: dict[str, list[str]] = {}
+
+  def __call__(self, split: str, error: ValueError) -> None:
+    if self.mode == "error":
+      raise error
+    if isinstance(error, audio_io.AudioFileError):
+      note = f"{error.path}: {error.problem}"
+    else:  # The message's first sentence names the line and the problem.
+      note = str(error).split(". ")[0]
+    self.skipped.setdefault(split, []).append(note)
+
+
+@dataclasses.dataclass
+class CorpusConfig(tfds.core.BuilderConfig):
+  """What decides a build's content; its ``name`` is a digest of all this."""
+
+  sample_rate: int = 16000
+  resample: str = "warn"
+  channels: str = "error"
+  on_bad_file: str = "error"
+  # Builder-specific options as sorted (key, value) pairs.
+  options: tuple[tuple[str, Any], ...] = ()
+
+
+def _fingerprint(*parts: Any) -> str:
+  return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str)
+                        .encode()).hexdigest()[:10]
+
+
+class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base of the audio corpus builders: decode, check, write, report.
+
+  Subclasses set ``VERSION``, ``MANUAL_DOWNLOAD_INSTRUCTIONS`` (the layout),
+  ``TEXT_FIELDS`` (metadata kept as ``tfds.features.Text``) and implement
+  ``list_entries(manual_dir, bad) -> {split: [Entry]}``.
+  """
+
+  TEXT_FIELDS: tuple[str, ...] = ()
+  DTYPE = np.int16
+  # Nothing is downloaded, so there are no URL checksums to look up; TFDS's
+  # lookup would otherwise import ``importlib_resources`` (not installed).
+  _checksums_path = None
+
+  @property
+  def options(self) -> dict[str, Any]:
+    return dict(self.builder_config.options)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    features = {
+        "audio": tfds.features.Tensor(shape=(None,), dtype=self.DTYPE),
+        "label": tfds.features.ClassLabel(names=list(CLASS_NAMES)),
+        "utt_id": tfds.features.Text(),
+    }
+    features.update({name: tfds.features.Text() for name in self.TEXT_FIELDS})
+    return tfds.core.DatasetInfo(
+        builder=self, features=tfds.features.FeaturesDict(features),
+        metadata=tfds.core.MetadataDict())
+
+  def list_entries(self, manual_dir: str,
+                   bad: BadInput) -> dict[str, list[Entry]]:
+    raise NotImplementedError
+
+  def decode(self, entry: Entry) -> np.ndarray:
+    """The array stored under ``audio``; raises AudioFileError if bad."""
+    config = self.builder_config
+    decoded = audio_io.decode_audio(
+        entry.path, sample_rate=config.sample_rate, resample=config.resample,
+        channels=config.channels, dtype="int16")
+    if decoded.source_rate != config.sample_rate:
+      self._resampled.append(entry.path)
+    return decoded.samples
+
+  def _split_generators(self, dl_manager):
+    self._bad = BadInput(self.builder_config.on_bad_file)
+    self._resampled: list[str] = []
+    entries = self.list_entries(str(dl_manager.manual_dir), self._bad)
+    for split, split_entries in entries.items():
+      check_entries(split_entries, split, self.name, self._bad)
+    self._generated = {split: 0 for split in entries}
+    return {split: self._generate_examples(split, split_entries)
+            for split, split_entries in entries.items()}
+
+  def _generate_examples(self, split: str, entries: Sequence[Entry]
+                         ) -> Iterator[tuple[str, dict[str, Any]]]:
+    for entry in entries:
+      try:
+        audio = self.decode(entry)
+      except audio_io.AudioFileError as error:
+        # Name the protocol line too, where the entry came from one.
+        where = (f" ({entry.where})" if entry.where and entry.where != entry.path
+                 else "")
+        self._bad(split, type(error)(error.path, error.problem + where,
+                                     error.fix))
+        continue
+      example = {"audio": audio, "label": entry.label, "utt_id": entry.key}
+      example.update({name: entry.fields.get(name, "")
+                      for name in self.TEXT_FIELDS})
+      self._generated[split] += 1
+      yield entry.key, example
+    # The last split to finish leaves the complete report in the metadata,
+    # which TFDS writes to metadata.json after generating.
+    self.info.metadata["skipped"] = {
+        s: {"count": len(names), "first": names[:REPORT_FIRST]}
+        for s, names in self._bad.skipped.items()}
+    self.info.metadata["resampled"] = {
+        "count": len(self._resampled),
+        "first": self._resampled[:REPORT_FIRST]}
+    if not self._generated[split]:
+      raise CorpusError(
+          f"{self.name}: every file of split {split!r} was skipped "
+          f"({len(self._bad.skipped.get(split, []))} bad files, first: "
+          f"{self._bad.skipped.get(split, [])[:3]}); nothing left to build. "
+          "Fix the files or the path (config.data.stream.manual_dir).")
+
+
+def check_entries(entries: Sequence[Entry], split: str, corpus: str,
+                  bad: BadInput | None = None) -> None:
+  """An empty split, a split missing a class, or duplicate keys: error."""
+  if not entries:
+    skipped = bad.skipped.get(split, []) if bad else []
+    raise CorpusError(
+        f"{corpus}: split {split!r} has no records"
+        + (f" after skipping {len(skipped)} bad ones (first: {skipped[:3]})"
+           if skipped else "")
+        + ". Check the protocol/folder of that split and "
+        "config.data.stream.manual_dir.")
+  labels = {entry.label for entry in entries}
+  for label, name in enumerate(CLASS_NAMES):
+    if label not in labels:
+      raise CorpusError(
+          f"{corpus}: split {split!r} has no {name} records ({len(entries)} "
+          f"records, all {CLASS_NAMES[1 - label]}). A detector needs both "
+          "classes in every split: check the protocol/folder of that split.")
+  seen: dict[str, str] = {}
+  for entry in entries:
+    if entry.key in seen:
+      raise CorpusError(
+          f"{corpus}: split {split!r} names utterance {entry.key!r} twice "
+          f"({seen[entry.key]} and {entry.where}). Remove the duplicate.")
+    seen[entry.key] = entry.where
+
+
+def report(builder: CorpusBuilder) -> str:
+  """A printable account of what the build skipped and resampled ("" if
+  nothing)."""
+  metadata = builder.info.metadata or {}
+  lines = []
+  for split, info in sorted(dict(metadata.get("skipped", {})).items()):
+    lines.append(
+        f"{builder.name} [{builder.builder_config.name}]: SKIPPED "
+        f"{info['count']} bad file(s) in split {split!r} "
+        f"(on_bad_file='skip'); first: " + "; ".join(info["first"]))
+  resampled = dict(metadata.get("resampled", {}))
+  if resampled.get("count"):
+    lines.append(
+        f"{builder.name}: resampled {resampled['count']} file(s) to "
+        f"{builder.builder_config.sample_rate} Hz (resample='warn'); first: "
+        + ", ".join(resampled["first"]))
+  return "\n".join(lines)
+
+
+def prepare(builder_cls: type[CorpusBuilder], manual_dir: str, *,
+            data_dir: str = "", sample_rate: int = 16000,
+            resample: str = "warn", channels: str = "error",
+            on_bad_file: str = "error",
+            **options: Any) -> CorpusBuilder:
+  """Builds (once; later calls reuse the cache) and returns the builder.
+
+  Args:
+    builder_cls: a ``CorpusBuilder`` subclass.
+    manual_dir: the user's copy of the corpus.
+    data_dir: cache root (see ``resolve_data_dir``).
+    sample_rate: the stream's rate; files at another rate per ``resample``.
+    resample: ``"warn"`` or ``"refuse"`` (see ``audio_io.decode_audio``).
+    channels: ``"error"`` or ``"mix"``.
+    on_bad_file: ``"error"`` or ``"skip"``.
+    **options: builder-specific options; part of the cache key.
+
+  Returns:
+    The prepared builder; read it with ``source(builder, split)``.
+  """
+  audio_io.check_option(resample, audio_io.RESAMPLE_MODES, "resample")
+  audio_io.check_option(channels, audio_io.CHANNEL_MODES, "channels")
+  audio_io.check_option(on_bad_file, ON_BAD_FILE, "on_bad_file")
+  option_items = tuple(sorted(
+      (k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+  manual_dir = os.path.abspath(manual_dir)
+  name = "sr{}_{}".format(sample_rate, _fingerprint(
+      manual_dir, resample, channels, on_bad_file, option_items,
+      builder_cls.VERSION))
+  config = CorpusConfig(name=name, sample_rate=int(sample_rate),
+                        resample=resample, channels=channels,
+                        on_bad_file=on_bad_file, options=option_items,
+                        description=f"{builder_cls.__name__} over "
+                        f"{manual_dir}")
+  # TFDS logs the custom config at WARNING; it is the normal case here.
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    builder = builder_cls(data_dir=resolve_data_dir(data_dir), config=config,
+                          file_format="array_record")
+  finally:
+    absl_logger.setLevel(level)
+  if not builder.is_prepared():
+    print(f"Preparing {builder.name} from {manual_dir} into "
+          f"{builder.data_dir} (once; later runs reuse it).", flush=True)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  text = report(builder)
+  if text:
+    print(text, flush=True)
+    logging.warning("%s", text)
+  return builder
+
+
+class Records:
+  """A split of a prepared builder as cljax records, optionally a subset.
+
+  ``records[i]`` is ``{"audio", "label", "utt_id", <text fields>}`` with the
+  text fields decoded to ``str`` (TFDS returns bytes). Picklable, so grain
+  worker processes can read it.
+  """
+
+  def __init__(self, builder: tfds.core.DatasetBuilder, split: str,
+               indices: Sequence[int] | None = None):
+    self._source = builder.as_data_source(split=split)
+    self.split = split
+    self.builder_dir = str(builder.data_dir)
+    self._indices = (None if indices is None
+                     else np.asarray(indices, np.int64))
+
+  def __len__(self) -> int:
+    return len(self._source) if self._indices is None else len(self._indices)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    index = int(index)
+    if self._indices is not None:
+      index = int(self._indices[index])
+    record = dict(self._source[index])
+    for name, value in record.items():
+      if isinstance(value, bytes):
+        record[name] = value.decode("utf-8")
+    record["label"] = int(record["label"])
+    return record
+
+  def subset(self, indices: Iterable[int]) -> Records:
+    """The records at ``indices`` (positions in this view)."""
+    indices = np.asarray(list(indices), np.int64)
+    view = object.__new__(Records)
+    view.__dict__.update(self.__dict__)
+    view._indices = (indices if self._indices is None
+                     else self._indices[indices])
+    return view
+
+  def field_values(self, name: str) -> list[Any]:
+    """``[self[i][name] for i in range(len(self))]``, cached on disk.
+
+    Streams select records by metadata (system, task, label); reading every
+    record decodes its audio too, so the full split's column is cached in
+    the builder's folder as JSON the first time.
+    """
+    path = os.path.join(self.builder_dir, f"cljax_column_{self.split}_"
+                        f"{name}.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        column = json.load(f)
+    else:
+      full = Records.__new__(Records)
+      full.__dict__.update(self.__dict__)
+      full._indices = None
+      column = [full[i][name] for i in range(len(full))]
+      tmp = f"{path}.tmp{os.getpid()}"
+      try:
+        with open(tmp, "w") as f:
+          json.dump(column, f)
+        os.replace(tmp, path)
+      except OSError:  # A read-only shared cache: recompute next time.
+        pass
+    if self._indices is None:
+      return column
+    return [column[i] for i in self._indices]
+
+
+def seeded_split(records: Records, test_fraction: float, seed: int,
+                 by: str = "random",
+                 field: str = "speaker") -> tuple[list[int], list[int]]:
+  """Train/test positions for a split that has no predefined partition.
+
+  Deterministic in ``seed`` and independent of storage order (records are
+  ordered by ``utt_id`` first). ``by="random"`` holds out ``test_fraction``
+  of each class; ``by="speaker"`` holds out a ``test_fraction`` of the
+  values of ``field`` (speaker-disjoint train and test).
+
+  Returns:
+    ``(train_positions, test_positions)``, each sorted.
+  """
+  if not 0 < test_fraction < 1:
+    raise ValueError(f"config.data.stream.test_fraction={test_fraction} must "
+                     "lie strictly between 0 and 1.")
+  utt_ids = records.field_values("utt_id")
+  labels = records.field_values("label")
+  order = sorted(range(len(utt_ids)), key=lambda i: utt_ids[i])
+  rng = np.random.default_rng(seed)
+  test: list[int] = []
+  if by == "random":
+    for label in sorted(set(labels)):
+      members = [i for i in order if labels[i] == label]
+      count = int(round(test_fraction * len(members)))
+      count = min(max(count, 1), len(members) - 1) if len(members) > 1 else 0
+      test.extend(np.asarray(members)[rng.permutation(len(members))[:count]]
+                  .tolist())
+  elif by == "speaker":
+    groups = records.field_values(field)
+    values = sorted(set(groups))
+    if len(values) < 2:
+      raise ValueError(f"Cannot split speaker-disjoint: {records.split!r} has "
+                       f"{len(values)} distinct {field!r}; use "
+                       "config.data.stream.split_by='random'.")
+    count = min(max(int(round(test_fraction * len(values))), 1),
+                len(values) - 1)
+    held = {values[i] for i in rng.permutation(len(values))[:count]}
+    test = [i for i in order if groups[i] in held]
+  else:
+    raise ValueError(f"config.data.stream.split_by={by!r} is unknown; use "
+                     "'random' or 'speaker'.")
+  test_set = set(test)
+  train = sorted(i for i in range(len(utt_ids)) if i not in test_set)
+  return train, sorted(test_set)
