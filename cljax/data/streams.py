@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 
 from cljax import registry
 from cljax.data import corpus_streams
+from cljax.data.digits import digits_stream
 from cljax.data.stream import Stream
 from cljax.data.synthetic import synthetic_audio_stream
 
@@ -16,6 +17,7 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "corpus_incremental": corpus_streams.corpus_incremental,
     "audio_folder": corpus_streams.audio_folder,
     "evda_features": corpus_streams.evda_features,
+    "digits": digits_stream,
 }
 
 

@@ -14,6 +14,12 @@ from typing import Any, Mapping
 from cljax import registry
 from cljax.strategies.base import (Strategy, StrategyContext, TaskContext,
                                    current_task_only)
+# The optax factories, for use in any JAX code (each also has ``make`` for
+# the cljax loop). Importing the submodules first keeps the package
+# attributes bound to the factories, not to the modules of the same name.
+from cljax.strategies.ewc import ewc
+from cljax.strategies.l2sp import l2sp
+from cljax.strategies.si import si
 
 # Modules in this package that are not strategies.
 _NOT_STRATEGIES = frozenset({"base"})
@@ -43,4 +49,4 @@ def make_strategy(block: Mapping[str, Any],
 
 
 __all__ = ["Strategy", "StrategyContext", "TaskContext", "available",
-           "current_task_only", "make_strategy"]
+           "current_task_only", "ewc", "l2sp", "make_strategy", "si"]
