@@ -19,7 +19,11 @@ from cljax.strategies.base import (Strategy, StrategyContext, TaskContext,
 # attributes bound to the factories, not to the modules of the same name.
 from cljax.strategies.ewc import ewc
 from cljax.strategies.l2sp import l2sp
+from cljax.strategies.owm import owm
+from cljax.strategies.rawm import rawm
+from cljax.strategies.rwm import rwm
 from cljax.strategies.si import si
+from cljax.strategies._projection import commit as commit_projector
 
 # Modules in this package that are not strategies.
 _NOT_STRATEGIES = frozenset({"base"})
@@ -49,4 +53,5 @@ def make_strategy(block: Mapping[str, Any],
 
 
 __all__ = ["Strategy", "StrategyContext", "TaskContext", "available",
-           "current_task_only", "ewc", "l2sp", "make_strategy", "si"]
+           "commit_projector", "current_task_only", "ewc", "l2sp",
+           "make_strategy", "owm", "rawm", "rwm", "si"]
