@@ -6,6 +6,9 @@ Training reads ``train_dataset(...)``: a ``grain.MapDataset`` of exactly
 so a run resumes bit-exactly from either an iterator state or a step number.
 Evaluation reads ``eval_batches(...)``: every record exactly once, in order,
 at a fixed shape with a validity mask, so the jitted eval step compiles once.
+Full-utterance evaluation reads ``eval_windows(...)``: every sliding window of
+every record, batched at a fixed shape with each window's ``utt_index``, and
+``pool_window_scores`` averages the window scores per utterance.
 """
 
 from __future__ import annotations
@@ -88,6 +91,50 @@ class _Concatenated:
     which = int(np.searchsorted(self._ends, index, side="right"))
     start = int(self._ends[which - 1]) if which else 0
     return self._sources[which][index - start]
+
+
+# Decoded audio kept per process by default: the whole CPU benchmark (7
+# tasks x ~660 clips x 2.5 s int16 = 46 MB) fits many times over.
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+class MemoryCached:
+  """``source`` with decoded records kept in memory, up to ``max_bytes``.
+
+  Reading a TFDS ``array_record`` source costs ~0.7-1.3 ms per 2.5-s clip
+  here (the file read plus the ``tf.train.Example`` parse), as much as
+  the CPU model's train step per example: without a cache the loader is
+  the bottleneck (measured ratio 1.1x, benchmarks/input_pipeline.py). The
+  first epoch reads through; later epochs hit the cache. Records are
+  cached until their audio totals ``max_bytes``; after that, uncached
+  records are read through each time. Worker processes each hold their
+  own cache (the cache is not pickled).
+  """
+
+  def __init__(self, source: RandomAccessSource, max_bytes: int):
+    self._source = source
+    self._max_bytes = int(max_bytes)
+    self._cache: dict[int, Mapping[str, Any]] = {}
+    self._bytes = 0
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getstate__(self) -> dict[str, Any]:
+    state = dict(self.__dict__)
+    state["_cache"], state["_bytes"] = {}, 0
+    return state
+
+  def __getitem__(self, index: int) -> Mapping[str, Any]:
+    index = int(index)
+    record = self._cache.get(index)
+    if record is None:
+      record = self._source[index]
+      size = np.asarray(record["audio"]).nbytes
+      if self._bytes + size <= self._max_bytes:
+        self._cache[index] = record
+        self._bytes += size
+    return record
 
 
 class _EpochShuffled:
@@ -198,8 +245,8 @@ def num_steps_for(sources: Sequence[RandomAccessSource], batch_size: int,
 
 def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
                   crop_length: int, num_steps: int, seed: int,
-                  pad_mode: str = "wrap",
-                  split: str = "train") -> grain.MapDataset:
+                  pad_mode: str = "wrap", split: str = "train",
+                  cache_bytes: int = DEFAULT_CACHE_BYTES) -> grain.MapDataset:
   """``num_steps`` shuffled batches of random fixed-length crops.
 
   The sources are concatenated (the ``joint`` strategy passes every task so
@@ -216,6 +263,8 @@ def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
     pad_mode: ``"wrap"`` or ``"zero"`` padding of clips shorter than
       ``crop_length``.
     split: split name for error messages.
+    cache_bytes: keep decoded records in memory, up to this many bytes of
+      audio per process (0 disables); see ``MemoryCached``.
 
   Returns:
     A ``grain.MapDataset`` with ``ds[k] = {"audio": [batch_size,
@@ -237,6 +286,8 @@ def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
         f"config.data.batch_size={batch_size}: lower the batch size.")
   source = sources[0] if len(sources) == 1 else _Concatenated(sources)
   num_epochs = -(-num_steps * batch_size // total)  # Ceiling division.
+  if cache_bytes and num_epochs > 1:
+    source = MemoryCached(source, cache_bytes)
   return grain.MapDataset.source(_CroppedBatches(
       _EpochShuffled(source, seed, num_epochs), batch_size=batch_size,
       crop_length=crop_length, num_steps=num_steps, pad_mode=pad_mode,
@@ -332,3 +383,133 @@ def eval_batches(source: RandomAccessSource, *, batch_size: int,
     mask = np.arange(batch_size) < valid
     utt_ids = [str(r["utt_id"]) for r in records] + [""] * (batch_size - valid)
     yield {"audio": audio, "label": label, "mask": mask, "utt_id": utt_ids}
+
+
+def window_starts(num_samples: int, window_length: int,
+                  hop_length: int) -> np.ndarray:
+  """Start offsets of the sliding windows covering a whole utterance.
+
+  Windows start every ``hop_length`` samples; when the utterance does not
+  end on a window boundary, one more window is added *flush with its end*
+  (start ``num_samples - window_length``), so every window is real audio
+  and every sample is covered: ``1 + ceil((L - W) / hop)`` windows for
+  ``L > W`` (a 2.5-window utterance with ``hop = W`` gives 3), and a single
+  (padded) window for ``L <= W``.
+  """
+  if num_samples <= window_length:
+    return np.zeros(1, np.int64)
+  starts = np.arange(0, num_samples - window_length + 1, hop_length)
+  if starts[-1] + window_length < num_samples:
+    starts = np.append(starts, num_samples - window_length)
+  return starts.astype(np.int64)
+
+
+def eval_windows(source: RandomAccessSource, *, batch_size: int,
+                 window_length: int, hop_length: int | None = None,
+                 pad_mode: str = "wrap", split: str = "test"
+                 ) -> Iterator[dict[str, Any]]:
+  """Full-utterance evaluation: every window of every record, in order.
+
+  Each record is cut into the sliding windows of ``window_starts`` (records
+  shorter than ``window_length`` give one window padded per ``pad_mode``);
+  the windows of all records, in record order, are packed into fixed-shape
+  batches, so the jitted eval step compiles once. The last batch is filled
+  with zero audio, ``utt_index=-1`` and ``mask=False``. Pool the window
+  scores per utterance with ``pool_window_scores``.
+
+  Args:
+    source: random-access source of ``{"audio", "label", "utt_id"}``.
+    batch_size: windows per batch.
+    window_length: samples per window (``config.data.eval_seconds``).
+    hop_length: samples between window starts; None means
+      ``window_length`` (non-overlapping windows).
+    pad_mode: ``"wrap"`` or ``"zero"`` for records shorter than a window.
+    split: split name for error messages.
+
+  Yields:
+    ``{"audio": [batch_size, window_length] int16 (int16 sources) or
+    float32, "label": int32 [batch_size] (the record's label),
+    "utt_index": int32 [batch_size] (index into ``source``; -1 on padding),
+    "mask": bool [batch_size], "utt_id": list[str]}``.
+  """
+  _check_pad_mode(pad_mode)
+  hop_length = window_length if hop_length is None else hop_length
+  if batch_size < 1 or window_length < 1 or hop_length < 1:
+    raise ValueError(
+        f"batch_size={batch_size}, window_length={window_length} and "
+        f"hop_length={hop_length} must be >= 1 (config.data.eval_batch_size,"
+        " config.data.eval_seconds, config.data.eval_hop_seconds).")
+  pending: list[tuple[np.ndarray, int, int, str]] = []
+
+  def emit(items):
+    valid = len(items)
+    audio = _as_batch_dtype([clip for clip, _, _, _ in items])
+    if valid < batch_size:
+      audio = np.concatenate(
+          [audio, np.zeros((batch_size - valid, window_length), audio.dtype)])
+    label = np.zeros(batch_size, np.int32)
+    label[:valid] = [lab for _, lab, _, _ in items]
+    utt_index = np.full(batch_size, -1, np.int32)
+    utt_index[:valid] = [index for _, _, index, _ in items]
+    return {"audio": audio, "label": label, "utt_index": utt_index,
+            "mask": np.arange(batch_size) < valid,
+            "utt_id": [u for _, _, _, u in items]
+                      + [""] * (batch_size - valid)}
+
+  for index in range(len(source)):
+    record = source[index]
+    audio = _checked_audio(record, split)
+    label, utt_id = int(record["label"]), str(record["utt_id"])
+    for start in window_starts(len(audio), window_length, hop_length):
+      pending.append((fit_length(audio, window_length, pad_mode, int(start)),
+                      label, index, utt_id))
+      if len(pending) == batch_size:
+        yield emit(pending)
+        pending = []
+  if pending:
+    yield emit(pending)
+
+
+def pool_window_scores(values: np.ndarray, utt_index: np.ndarray,
+                       mask: np.ndarray, num_utterances: int,
+                       reduce: str = "mean") -> np.ndarray:
+  """Per-utterance pooling of per-window outputs from ``eval_windows``.
+
+  Args:
+    values: ``[N]`` window scores (``reduce="mean"``) or integer class
+      predictions (``reduce="vote"``), the batches concatenated.
+    utt_index: ``[N]`` the batches' ``utt_index``, concatenated.
+    mask: ``[N]`` the batches' ``mask``, concatenated.
+    num_utterances: ``len(source)``.
+    reduce: ``"mean"``: the mean window score of each utterance;
+      ``"vote"``: the most frequent prediction (ties -> the smaller class).
+
+  Returns:
+    ``[num_utterances]``: float64 means or int32 votes, in source order.
+
+  Raises:
+    ValueError: an utterance has no valid window (the arrays do not come
+      from one full pass of ``eval_windows``).
+  """
+  values, utt_index = np.asarray(values), np.asarray(utt_index)
+  mask = np.asarray(mask, bool)
+  if not values.shape == utt_index.shape == mask.shape:
+    raise ValueError(f"values {values.shape}, utt_index {utt_index.shape} and"
+                     f" mask {mask.shape} must have the same shape.")
+  values, utt_index = values[mask], utt_index[mask].astype(np.int64)
+  counts = np.bincount(utt_index, minlength=num_utterances)
+  if len(counts) != num_utterances or np.any(counts == 0):
+    missing = np.flatnonzero(counts[:num_utterances] == 0)[:5].tolist()
+    raise ValueError(
+        f"pool_window_scores: utterances {missing} have no window or an "
+        f"utt_index exceeds num_utterances={num_utterances}; pass the "
+        "outputs of one complete eval_windows pass.")
+  if reduce == "mean":
+    return np.bincount(utt_index, weights=values.astype(np.float64),
+                       minlength=num_utterances) / counts
+  if reduce == "vote":
+    classes = values.astype(np.int64)
+    table = np.zeros((num_utterances, int(classes.max()) + 1), np.int64)
+    np.add.at(table, (utt_index, classes), 1)
+    return table.argmax(1).astype(np.int32)
+  raise ValueError(f"reduce={reduce!r}: use 'mean' or 'vote'.")

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 
 from cljax import registry
+from cljax.features import lfcc as lfcc_lib
 from cljax.features.logmel import log_mel, mel_filterbank, num_frames, stft_window
 
 __all__ = ["FRONTENDS", "make_frontend", "log_mel", "mel_filterbank",
@@ -52,6 +53,35 @@ def logmel_frontend(sample_rate: int, n_fft: int = 512, win_length: int = 400,
   return frontend
 
 
+def lfcc_frontend(sample_rate: int, n_fft: int = 512, win_length: int = 320,
+                  hop_length: int = 160, n_filters: int = 40,
+                  num_coef: int | None = None, pre_emphasis: float = 0.97,
+                  with_energy: bool = True, with_deltas: bool = True
+                  ) -> Frontend:
+  """``audio [B, L] -> LFCC [B, 1 + L // hop_length, 3 * n_filters]``.
+
+  Defaults are the HM-Conformer official values (cljax/features/lfcc.py):
+  4 s at 16 kHz gives ``[B, 401, 120]``.
+  """
+  # Build the host constants now so a bad setting fails before compiling.
+  lfcc_lib.hamming_window(win_length, n_fft)
+  lfcc_lib.linear_filterbank(sample_rate, n_fft, n_filters)
+  if num_coef is not None and not 0 < num_coef <= n_filters:
+    raise ValueError(f"num_coef={num_coef} must lie in [1, n_filters="
+                     f"{n_filters}].")
+  if hop_length < 1:
+    raise ValueError(f"hop_length={hop_length} must be >= 1.")
+
+  def frontend(audio: jnp.ndarray) -> jnp.ndarray:
+    return lfcc_lib.lfcc(
+        to_float(audio), sample_rate=sample_rate, n_fft=n_fft,
+        win_length=win_length, hop_length=hop_length, n_filters=n_filters,
+        num_coef=num_coef, pre_emphasis=pre_emphasis,
+        with_energy=with_energy, with_deltas=with_deltas)
+
+  return frontend
+
+
 def raw_frontend(sample_rate: int) -> Frontend:
   """``audio [B, L] -> float waveform [B, L, 1]`` for waveform models."""
   del sample_rate  # Same signature as the other front ends.
@@ -79,6 +109,7 @@ def identity_frontend(sample_rate: int) -> Frontend:
 
 FRONTENDS: Mapping[str, Callable[..., Frontend]] = {
     "identity": identity_frontend,
+    "lfcc": lfcc_frontend,
     "logmel": logmel_frontend,
     "raw": raw_frontend,
 }
