@@ -19,6 +19,7 @@ from cljax.registry import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "momentum")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
+EVAL_MODES = ("window", "full")
 PROGRESS_MODES = ("auto", "bar", "log", "none")
 PAD_MODES = ("wrap", "zero")
 
@@ -41,6 +42,21 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.eval_split = "test"
   config.data.worker_count = 0          # grain worker processes (0: in-process)
   config.data.read_threads = 0          # prefetch threads (0: on demand)
+  # The loader's in-memory cache of decoded records, per process (MiB; 0:
+  # off). Later epochs of a task read from it instead of array_record.
+  config.data.cache_mb = 1024
+  # Offline augmentation of the training splits, as the HM-Conformer recipe
+  # prepares its data: every utterance also through these codecs and back
+  # (cljax.data.codec_augment.CODECS; needs ffmpeg), and speed copies of
+  # every version (e.g. (0.9, 1.1)). Built once and cached on disk.
+  config.data.codec_augment = ()
+  config.data.speed_perturb = ()
+  config.data.augment_cache_dir = ""    # "": <data dir>/codec_augment
+  # "window": score the first eval_seconds of each utterance; "full": slide
+  # eval_seconds windows (hop eval_hop_seconds, 0 = no overlap) over the
+  # whole utterance and average the window scores.
+  config.data.eval_mode = "window"
+  config.data.eval_hop_seconds = 0.0
 
   config.frontend = ml_collections.ConfigDict({"name": "logmel"})
   config.model = ml_collections.ConfigDict({"name": "cnn1d"})
@@ -138,6 +154,16 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   one_of("data.pad_mode", PAD_MODES)
   non_negative("data.worker_count", int)
   non_negative("data.read_threads", int)
+  non_negative("data.cache_mb", int)
+  non_negative("data.eval_hop_seconds")
+  one_of("data.eval_mode", EVAL_MODES)
+  from cljax.data import codec_augment  # Late import: keeps this module light.
+  for codec in tuple(config.data.codec_augment):
+    _require(codec in codec_augment.CODECS, "data.codec_augment", codec,
+             f"codec names from {sorted(codec_augment.CODECS)}")
+  for factor in tuple(config.data.speed_perturb):
+    _require(isinstance(factor, (int, float)) and factor > 0 and factor != 1,
+             "data.speed_perturb", factor, "speed factors > 0 and != 1")
 
   one_of("optimizer.name", OPTIMIZERS)
   one_of("optimizer.schedule", SCHEDULES)

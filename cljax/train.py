@@ -38,7 +38,9 @@ import numpy as np
 
 from cljax import metrics as metrics_lib
 from cljax import registry
+from cljax.data import codec_augment
 from cljax.data import loader
+from cljax.data import paths as data_paths
 from cljax.data.streams import make_stream
 from cljax.data.stream import Stream
 from cljax.features import make_frontend
@@ -85,12 +87,31 @@ class Experiment:
     return list(self.config.eval.metrics)
 
   def train_sources(self, task_id: int) -> list[Any]:
-    return train_sources(self.stream, self.strategy, task_id)
+    return train_sources(self.stream, self.strategy, task_id,
+                         self.config.data)
 
 
-def train_sources(stream: Stream, strategy, task_id: int) -> list[Any]:
-  """The training splits task ``task_id`` fits on, per the data policy."""
-  return [stream.tasks[i].split("train") for i in strategy.train_tasks(task_id)]
+def train_sources(stream: Stream, strategy, task_id: int,
+                  data: ml_collections.ConfigDict | None = None) -> list[Any]:
+  """The training splits task ``task_id`` fits on, per the data policy.
+
+  With ``data.codec_augment`` / ``data.speed_perturb`` set, each split is
+  expanded with its codec and speed copies (built once, cached on disk).
+  """
+  sources = [stream.tasks[i].split("train")
+             for i in strategy.train_tasks(task_id)]
+  if data is None or not (data.codec_augment or data.speed_perturb):
+    return sources
+  cache_dir = data.augment_cache_dir or os.path.join(data_paths.data_dir(),
+                                                     "codec_augment")
+  augmented = []
+  for source in sources:
+    source = codec_augment.CodecAugmentedSource(
+        source, stream.sample_rate, codecs=tuple(data.codec_augment),
+        speed_factors=tuple(data.speed_perturb), cache_dir=cache_dir)
+    source.build()  # Once, with its own progress bar, before training.
+    augmented.append(source)
+  return augmented
 
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
@@ -114,7 +135,7 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
       steps_per_task.append(int(config.train.steps_per_task))
     else:
       steps_per_task.append(loader.num_steps_for(
-          train_sources(stream, strategy, task_id), batch_size,
+          train_sources(stream, strategy, task_id, config.data), batch_size,
           config.train.epochs_per_task))
   tx = make_tx(config.optimizer, strategy.tx, sum(steps_per_task))
   return Experiment(
@@ -181,23 +202,54 @@ def task_context(exp: Experiment, task_id: int) -> TaskContext:
       batches=lambda split, ids: evaluation_batches(exp, split, ids))
 
 
+def _scoring_batches(exp: Experiment, task_id: int, split: str
+                     ) -> Iterator[dict[str, Any]]:
+  """Host batches for scoring: first windows, or every window (``full``)."""
+  data = exp.config.data
+  if data.eval_mode == "full":
+    hop = int(round((data.eval_hop_seconds or data.eval_seconds)
+                    * exp.stream.sample_rate))
+    return loader.eval_windows(
+        exp.stream.tasks[task_id].split(split),
+        batch_size=data.eval_batch_size, window_length=exp.eval_length,
+        hop_length=hop, pad_mode=data.pad_mode, split=split)
+  return _host_eval_batches(exp, task_id, split)
+
+
 def score_task(exp: Experiment, eval_step, variables, task_id: int,
                split: str) -> dict[str, np.ndarray]:
-  """Scores every utterance of a task's split: scores, labels, ids."""
-  outputs, labels, masks, utt_ids = [], [], [], []
-  for batch in _host_eval_batches(exp, task_id, split):
+  """Scores every utterance of a task's split: scores, labels, ids.
+
+  In ``config.data.eval_mode="full"`` an utterance's score is the mean of
+  its windows' scores and its prediction their majority vote.
+  """
+  outputs, labels, masks, utt_ids, utt_index = [], [], [], [], []
+  for batch in _scoring_batches(exp, task_id, split):
     audio = step_lib.put_batch({"audio": batch["audio"]}, exp.mesh)["audio"]
     outputs.append(eval_step(variables, audio))  # Fetched once, below.
     labels.append(batch["label"])
     masks.append(batch["mask"])
     utt_ids.extend(batch["utt_id"])
+    if "utt_index" in batch:
+      utt_index.append(batch["utt_index"])
   outputs = jax.device_get(outputs)
   mask = np.concatenate(masks)
+  scores = np.concatenate([o["scores"] for o in outputs])
+  predictions = np.concatenate([o["predictions"] for o in outputs])
+  if not utt_index:
+    return {"scores": scores[mask], "predictions": predictions[mask],
+            "labels": np.concatenate(labels)[mask],
+            "utt_ids": [u for u, m in zip(utt_ids, mask) if m]}
+  index = np.concatenate(utt_index)
+  count = len(exp.stream.tasks[task_id].split(split))
+  # The first window of each utterance carries its label and id.
+  first = np.flatnonzero(mask)[np.unique(index[mask], return_index=True)[1]]
   return {
-      "scores": np.concatenate([o["scores"] for o in outputs])[mask],
-      "predictions": np.concatenate([o["predictions"] for o in outputs])[mask],
-      "labels": np.concatenate(labels)[mask],
-      "utt_ids": [u for u, m in zip(utt_ids, mask) if m],
+      "scores": loader.pool_window_scores(scores, index, mask, count),
+      "predictions": loader.pool_window_scores(predictions, index, mask,
+                                               count, reduce="vote"),
+      "labels": np.concatenate(labels)[first],
+      "utt_ids": [utt_ids[i] for i in first],
   }
 
 
@@ -415,7 +467,8 @@ def _fit_task(exp: Experiment, state: TrainState, train_step, task_id: int,
   dataset = loader.train_dataset(
       exp.train_sources(task_id), batch_size=config.data.batch_size,
       crop_length=exp.crop_length, num_steps=num_steps,
-      seed=config.seed * 1009 + task_id, pad_mode=config.data.pad_mode)
+      seed=config.seed * 1009 + task_id, pad_mode=config.data.pad_mode,
+      cache_bytes=config.data.cache_mb << 20)
   iterator = loader.train_iterator(dataset,
                                    worker_count=config.data.worker_count,
                                    read_threads=config.data.read_threads)

@@ -19,9 +19,9 @@ Bad input (``on_bad_file``):
   Structural problems (no protocol file, an empty split or class) still
   raise: nothing is silently dropped.
 
-The cache lives under ``data_dir`` (argument, else ``$CLJAX_DATA_DIR``, else
-``~/.cache/cljax/data``), one folder per builder, config (sample rate,
-options and a fingerprint of the copy's path) and version.
+The cache lives under ``data_dir`` (argument, else the default folder of
+``cljax.data.paths``), one folder per builder, config (sample rate, options
+and a fingerprint of the copy's path) and version.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cljax.data import audio_io
+from cljax.data import paths
 
 ON_BAD_FILE = ("error", "skip")
 CLASS_NAMES = ("bonafide", "spoof")
@@ -49,10 +50,8 @@ class CorpusError(ValueError):
 
 
 def resolve_data_dir(data_dir: str = "") -> str:
-  """``data_dir``, else ``$CLJAX_DATA_DIR``, else ``~/.cache/cljax/data``."""
-  chosen = data_dir or os.environ.get("CLJAX_DATA_DIR") or os.path.join(
-      os.path.expanduser("~"), ".cache", "cljax", "data")
-  return os.path.abspath(os.path.expanduser(chosen))
+  """``data_dir``, else the default data folder (``cljax.data.paths``)."""
+  return paths.data_dir(data_dir)
 
 
 def require_dir(path: str, field: str, layout: str) -> str:
