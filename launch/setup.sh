@@ -56,3 +56,40 @@ else
   say "requirements up to date"
 fi
 "$VENV/bin/python" -c 'import jax; print("[setup] jax", jax.__version__, "devices:", jax.devices())'
+
+# --- The embedded speech benchmark (cljax/data/builders/speech_benchmark.py)
+# Debian packages: genuine speech (Asterisk prompts, CC-BY-SA-3.0) and the
+# fake generators. Without them cljax falls back to the synthetic stream.
+SPEECH_APT="asterisk-core-sounds-en-g722 asterisk-core-sounds-en codec2 festival festvox-kallpc16k festvox-us-slt-hts flite espeak-ng"
+missing_apt=()
+for package in $SPEECH_APT; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+    || missing_apt+=("$package")
+done
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing_apt[*]} (for the speech benchmark)"
+    export DEBIAN_FRONTEND=noninteractive
+    # First without 'apt-get update' (fast when the lists are fresh).
+    if ! apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" \
+        >/dev/null 2>&1; then
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+          "${missing_apt[@]}"; } >/dev/null 2>&1 \
+        || say "WARNING: apt-get could not install ${missing_apt[*]}; the speech benchmark will fall back to the synthetic stream"
+    fi
+  else
+    say "WARNING: the speech benchmark needs (as root): apt-get install --no-install-recommends ${missing_apt[*]}"
+    say "WARNING: without them the audio configs run on the SYNTHETIC stream"
+  fi
+fi
+# Python packages of the build (also pinned in requirements.txt).
+if ! "$VENV/bin/python" -c 'import G722, pyworld' >/dev/null 2>&1; then
+  say "installing g722 and pyworld"
+  "$VENV/bin/python" -m pip install --quiet "g722==1.2.8" "pyworld==0.3.5" \
+    || say "WARNING: could not install g722/pyworld; the speech benchmark will fall back to the synthetic stream"
+fi
+# Build once per builder VERSION (cached in $CLJAX_DATA_DIR or ~/.cache/cljax/data).
+if ! "$VENV/bin/python" -m cljax.data.build --check >/dev/null 2>&1; then
+  "$VENV/bin/python" -m cljax.data.build \
+    || say "WARNING: the speech benchmark was not built; the audio configs will use the synthetic stream"
+fi

@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 from cljax import registry
 from cljax.data import corpus_streams
 from cljax.data.digits import digits_stream
+from cljax.data.speech_stream import speech_benchmark_stream
 from cljax.data.stream import Stream
 from cljax.data.synthetic import synthetic_audio_stream
 
@@ -17,6 +18,7 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "corpus_incremental": corpus_streams.corpus_incremental,
     "audio_folder": corpus_streams.audio_folder,
     "evda_features": corpus_streams.evda_features,
+    "speech_benchmark": speech_benchmark_stream,
     "digits": digits_stream,
 }
 

@@ -1,0 +1,1 @@
+"""TFDS builders (array_record, no TensorFlow needed) of the cljax corpora."""
