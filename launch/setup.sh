@@ -60,7 +60,8 @@ fi
 # --- The embedded speech benchmark (cljax/data/builders/speech_benchmark.py)
 # Debian packages: genuine speech (Asterisk prompts, CC-BY-SA-3.0) and the
 # fake generators. Without them cljax falls back to the synthetic stream.
-SPEECH_APT="asterisk-core-sounds-en-g722 asterisk-core-sounds-en codec2 festival festvox-kallpc16k festvox-us-slt-hts flite espeak-ng"
+# ffmpeg: the optional codec augmentation (config.data.codec_augment).
+SPEECH_APT="asterisk-core-sounds-en-g722 asterisk-core-sounds-en codec2 festival festvox-kallpc16k festvox-us-slt-hts flite espeak-ng ffmpeg"
 missing_apt=()
 for package in $SPEECH_APT; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \

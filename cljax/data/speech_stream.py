@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from cljax.data import paths
 from cljax.data.builders import _speech_generators
 from cljax.data.builders import _speech_sources
 from cljax.data.stream import RandomAccessSource, Stream, Task
@@ -41,11 +42,7 @@ _DEFAULTS = dict(seed=0, clip_seconds=2.5, max_prompts=None)
 
 def default_data_dir() -> str:
   """``$CLJAX_DATA_DIR``, else ``$XDG_CACHE_HOME/cljax/data`` (~/.cache)."""
-  if os.environ.get("CLJAX_DATA_DIR"):
-    return os.path.expanduser(os.environ["CLJAX_DATA_DIR"])
-  cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(cache, "cljax", "data")
+  return paths.data_dir()
 
 
 def missing_packages(families: Sequence[str],
