@@ -405,6 +405,18 @@ def commit(opt_state: Any, state_type: type | None = None) -> Any:
   return jax.tree.map(replace, opt_state, is_leaf=selected)
 
 
+def committing_strategy(name: str, tx: optax.GradientTransformationExtraArgs,
+                        state_type: type) -> Any:
+  """A ``Strategy`` whose only boundary work is ``commit`` at a task's end."""
+  from cljax.strategies.base import Strategy  # pylint: disable=g-import-not-at-top
+
+  def end_task(state, task):
+    del task
+    return state.replace(opt_state=commit(state.opt_state, state_type))
+
+  return Strategy(name=name, tx=tx, end_task=end_task)
+
+
 def map_states(opt_state: Any, state_type: type,
                fn: Callable[[Any], Any]) -> Any:
   """``opt_state`` with every ``state_type`` node replaced by ``fn(node)``."""

@@ -91,9 +91,4 @@ def make(context: StrategyContext, mode: str = "well_posed",
   _projection.validate(mode, projector_schedule, alpha)
   tx = owm(mode=mode, projector_schedule=projector_schedule, alpha=alpha,
            layer=layer)
-
-  def end_task(state, task):
-    del task
-    return state.replace(opt_state=commit(state.opt_state, OWMState))
-
-  return Strategy(name="owm", tx=tx, end_task=end_task)
+  return _projection.committing_strategy("owm", tx, OWMState)

@@ -101,9 +101,4 @@ def make(context: StrategyContext, mode: str = "well_posed",
   _projection.validate(mode, projector_schedule, alpha)
   tx = rawm(mode=mode, projector_schedule=projector_schedule, alpha=alpha,
             layer=layer)
-
-  def end_task(state, task):
-    del task
-    return state.replace(opt_state=commit(state.opt_state, RAWMState))
-
-  return Strategy(name="rawm", tx=tx, end_task=end_task)
+  return _projection.committing_strategy("rawm", tx, RAWMState)

@@ -54,6 +54,21 @@ def resolve_data_dir(data_dir: str = "") -> str:
   return paths.data_dir(data_dir)
 
 
+def protocol_lines(path: str) -> Iterator[tuple[str, list[str], str]]:
+  """``(where, columns, line)`` of each non-empty line; ``where`` = file:line."""
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      if line.strip():
+        yield f"{path}:{number}", line.split(), line.strip()
+
+
+def require_file(where: str, name: str, audio_path: str, fix: str) -> None:
+  """CorpusError unless the file a protocol line names exists."""
+  if not os.path.isfile(audio_path):
+    raise CorpusError(f"{where} names {name!r} but {audio_path} does not "
+                      f"exist. {fix}")
+
+
 def require_dir(path: str, field: str, layout: str) -> str:
   """``path`` as an absolute folder, or CorpusError naming ``field``."""
   if not path:

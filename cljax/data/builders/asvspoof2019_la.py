@@ -55,44 +55,38 @@ def parse_protocol(path: str, flac_dir: str, bad: _corpus.BadInput,
                    split: str) -> list[_corpus.Entry]:
   """Protocol lines -> entries; a bad line raises or (skip mode) is noted."""
   entries = []
-  with open(path) as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      where = f"{path}:{number}"
-      columns = line.split()
-      try:
-        if len(columns) != 5:
-          raise _corpus.CorpusError(
-              f"{where}: expected 5 columns 'SPEAKER UTT_ID - SYSTEM KEY', got "
-              f"{len(columns)}: {line.strip()!r}. Fix the line or use the "
-              "official protocol file.")
-        speaker, utt_id, _, system, key = columns
-        if key not in KEYS:
-          raise _corpus.CorpusError(
-              f"{where}: unknown key {key!r} (expected 'bonafide' or "
-              f"'spoof'): {line.strip()!r}. Fix the line.")
-        if system != "-" and system not in SYSTEMS:
-          raise _corpus.CorpusError(
-              f"{where}: unknown system id {system!r} (expected '-' or "
-              f"A01-A19): {line.strip()!r}. Fix the line.")
-        if (system == "-") != (key == "bonafide"):
-          raise _corpus.CorpusError(
-              f"{where}: key {key!r} with system {system!r}: bona fide lines "
-              "name no system ('-') and spoof lines name one (A01-A19). Fix "
-              "the line.")
-        audio_path = os.path.join(flac_dir, utt_id + ".flac")
-        if not os.path.isfile(audio_path):
-          raise _corpus.CorpusError(
-              f"{where} names {utt_id!r} but {audio_path} does not exist. "
-              "Complete the copy (config.data.stream.manual_dir) or remove "
-              "the line.")
-      except _corpus.CorpusError as error:
-        bad(split, error)
-        continue
-      entries.append(_corpus.Entry(
-          key=utt_id, path=audio_path, label=KEYS[key], where=where,
-          fields={"speaker": speaker, "system": system}))
+  for where, columns, text in _corpus.protocol_lines(path):
+    try:
+      if len(columns) != 5:
+        raise _corpus.CorpusError(
+            f"{where}: expected 5 columns 'SPEAKER UTT_ID - SYSTEM KEY', got "
+            f"{len(columns)}: {text!r}. Fix the line or use the "
+            "official protocol file.")
+      speaker, utt_id, _, system, key = columns
+      if key not in KEYS:
+        raise _corpus.CorpusError(
+            f"{where}: unknown key {key!r} (expected 'bonafide' or "
+            f"'spoof'): {text!r}. Fix the line.")
+      if system != "-" and system not in SYSTEMS:
+        raise _corpus.CorpusError(
+            f"{where}: unknown system id {system!r} (expected '-' or "
+            f"A01-A19): {text!r}. Fix the line.")
+      if (system == "-") != (key == "bonafide"):
+        raise _corpus.CorpusError(
+            f"{where}: key {key!r} with system {system!r}: bona fide lines "
+            "name no system ('-') and spoof lines name one (A01-A19). Fix "
+            "the line.")
+      audio_path = os.path.join(flac_dir, utt_id + ".flac")
+      _corpus.require_file(
+          where, utt_id, audio_path,
+          "Complete the copy (config.data.stream.manual_dir) or remove "
+          "the line.")
+    except _corpus.CorpusError as error:
+      bad(split, error)
+      continue
+    entries.append(_corpus.Entry(
+        key=utt_id, path=audio_path, label=KEYS[key], where=where,
+        fields={"speaker": speaker, "system": system}))
   return entries
 
 

@@ -45,46 +45,40 @@ def parse_keys(path: str, flac_dir: str, bad: _corpus.BadInput,
                subsets: tuple[str, ...]) -> list[_corpus.Entry]:
   """Key lines -> entries, keeping the ``subsets`` (all if empty)."""
   entries = []
-  with open(path) as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
+  for where, columns, text in _corpus.protocol_lines(path):
+    try:
+      if len(columns) != NUM_COLUMNS:
+        raise _corpus.CorpusError(
+            f"{where}: expected {NUM_COLUMNS} columns 'SPEAKER TRIAL CODEC "
+            f"SOURCE ATTACK KEY TRIM SUBSET VOCODER - - - -', got "
+            f"{len(columns)}: {text!r}. Use the official "
+            "DF-keys-full trial_metadata.txt.")
+      speaker, trial, codec, source, attack, key, _, subset, vocoder = (
+          columns[:9])
+      if subsets and subset not in subsets:
         continue
-      where = f"{path}:{number}"
-      columns = line.split()
-      try:
-        if len(columns) != NUM_COLUMNS:
-          raise _corpus.CorpusError(
-              f"{where}: expected {NUM_COLUMNS} columns 'SPEAKER TRIAL CODEC "
-              f"SOURCE ATTACK KEY TRIM SUBSET VOCODER - - - -', got "
-              f"{len(columns)}: {line.strip()!r}. Use the official "
-              "DF-keys-full trial_metadata.txt.")
-        speaker, trial, codec, source, attack, key, _, subset, vocoder = (
-            columns[:9])
-        if subsets and subset not in subsets:
-          continue
-        if key not in KEYS:
-          raise _corpus.CorpusError(
-              f"{where}: unknown key {key!r} (expected 'bonafide' or "
-              f"'spoof'): {line.strip()!r}. Fix the line.")
-        if (attack == "-") != (key == "bonafide"):
-          raise _corpus.CorpusError(
-              f"{where}: key {key!r} with attack {attack!r}: bona fide "
-              "trials have attack '-' and spoofed ones an attack id. Fix the "
-              "line.")
-        audio_path = os.path.join(flac_dir, trial + ".flac")
-        if not os.path.isfile(audio_path):
-          raise _corpus.CorpusError(
-              f"{where} names {trial!r} but {audio_path} does not exist. "
-              "Unpack every ASVspoof2021_DF_eval part into the same folder "
-              "(config.data.stream.manual_dir) or set "
-              "config.data.stream.on_bad_file='skip'.")
-      except _corpus.CorpusError as error:
-        bad("eval", error)
-        continue
-      entries.append(_corpus.Entry(
-          key=trial, path=audio_path, label=KEYS[key], where=where,
-          fields={"speaker": speaker, "codec": codec, "source": source,
-                  "attack": attack, "subset": subset, "vocoder": vocoder}))
+      if key not in KEYS:
+        raise _corpus.CorpusError(
+            f"{where}: unknown key {key!r} (expected 'bonafide' or "
+            f"'spoof'): {text!r}. Fix the line.")
+      if (attack == "-") != (key == "bonafide"):
+        raise _corpus.CorpusError(
+            f"{where}: key {key!r} with attack {attack!r}: bona fide "
+            "trials have attack '-' and spoofed ones an attack id. Fix the "
+            "line.")
+      audio_path = os.path.join(flac_dir, trial + ".flac")
+      _corpus.require_file(
+          where, trial, audio_path,
+          "Unpack every ASVspoof2021_DF_eval part into the same folder "
+          "(config.data.stream.manual_dir) or set "
+          "config.data.stream.on_bad_file='skip'.")
+    except _corpus.CorpusError as error:
+      bad("eval", error)
+      continue
+    entries.append(_corpus.Entry(
+        key=trial, path=audio_path, label=KEYS[key], where=where,
+        fields={"speaker": speaker, "codec": codec, "source": source,
+                "attack": attack, "subset": subset, "vocoder": vocoder}))
   return entries
 
 

@@ -58,11 +58,10 @@ def parse_meta(path: str, root: str,
               f"{where}: unknown label {label!r} (expected 'spoof' or "
               "'bona-fide'). Fix the row.")
         audio_path = os.path.join(root, name)
-        if not os.path.isfile(audio_path):
-          raise _corpus.CorpusError(
-              f"{where} names {name!r} but {audio_path} does not exist. "
-              "Complete the copy (config.data.stream.manual_dir) or remove "
-              "the row.")
+        _corpus.require_file(
+            where, name, audio_path,
+            "Complete the copy (config.data.stream.manual_dir) or remove "
+            "the row.")
       except _corpus.CorpusError as error:
         bad("test", error)
         continue
