@@ -169,7 +169,10 @@ def initial_state(exp: Experiment) -> TrainState:
     params = jax.tree.map(jnp.asarray, loaded["params"])
     batch_stats = jax.tree.map(jnp.asarray, loaded["batch_stats"])
     logging.info("Initialised the model from %s.", config.init_from)
-  strategy_state = (exp.strategy.init_state(params)
+  variables = {"params": params}
+  if batch_stats:
+    variables["batch_stats"] = batch_stats
+  strategy_state = (exp.strategy.init_state(variables)
                     if exp.strategy.init_state else {})
   state = create_train_state(params=params, batch_stats=batch_stats,
                              tx=exp.tx, strategy_state=strategy_state,

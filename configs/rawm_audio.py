@@ -29,5 +29,9 @@ def get_config(variant=None):
   config.strategy.mode = "well_posed"
   config.strategy.projector_schedule = "past"
   config.strategy.alpha = 1.0
+  # The paper's regulariser (absent from the official code): distillation
+  # on the previous task's model; 0 = off, as the official runs.
+  config.strategy.kd_weight = 0.0
+  config.strategy.kd_temperature = 2.0
   config.lock()
   return config

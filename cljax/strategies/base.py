@@ -11,7 +11,9 @@ A strategy is a NamedTuple of pure pieces, each optional:
 * ``loss(params, strategy_state, batch, outputs) -> (scalar, aux)`` — extra
   loss terms (LwF, KD, CoReD). ``batch`` holds ``audio``, ``label`` and the
   front end's ``features``; ``outputs`` is the model's ``(logits, embedding)``.
-* ``init_state(params) -> strategy_state`` — the strategy's own pytree.
+* ``init_state(variables) -> strategy_state`` — the strategy's own pytree,
+  from the initial model variables (``{"params", "batch_stats"?}``, as
+  ``TrainState.variables``; e.g. a teacher's shapes).
 * ``start_task(state, context) -> state`` and ``end_task(state, context) ->
   state`` — consolidation at task boundaries (Fisher, anchors, teacher
   snapshot, projector). They return a new ``TrainState``; surgery on the

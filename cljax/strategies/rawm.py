@@ -17,8 +17,17 @@ batch's class counts::
 More genuine speech in a batch turns the update towards plasticity. The
 ``+1``s keep it finite on a one-class batch, where the official counting
 (``fake_num, real_num = torch.unique(y, return_counts=True)[1]``) crashes.
-The paper's regulariser is absent from the official code and not
-implemented here.
+The paper's regulariser ("force the network to remember the old
+distribution") is absent from the official code; ``make(kd_weight > 0)``
+adds it in the form cljax reads it, a distillation term on the model saved
+at the end of the previous task (teacher ``t``, student ``s``, temperature
+``T``, after the first task only)::
+
+  L_kd = kd_weight * T^2 * mean_batch KL(softmax(z_t / T) || softmax(z_s / T))
+
+The teacher's variables live in the strategy state and its forward pass runs
+in the same jitted step. Off by default (``kd_weight=0``), as in the
+official code.
 
 Modes: ``well_posed`` (default: textbook projector, ``Q = I - P``, so
 ``(P + beta Q) G = beta G + (1 - beta) P G``) and ``faithful`` (official:
@@ -46,15 +55,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
 
+from cljax import registry
 from cljax.strategies import _projection
 from cljax.strategies._projection import commit  # Re-exported.
 from cljax.strategies.base import Strategy, StrategyContext
 
-__all__ = ["RAWMState", "rawm", "rawm_beta", "commit", "make"]
+__all__ = ["RAWMState", "rawm", "rawm_beta", "commit", "distillation_loss",
+           "make"]
 
 
 class RAWMState(NamedTuple):
@@ -92,13 +104,56 @@ def rawm(*, genuine_class: int = 0, mode: str = "well_posed",
       layer=layer, needs_q=True)
 
 
+def distillation_loss(student_logits: jax.Array, teacher_logits: jax.Array,
+                      temperature: float) -> jax.Array:
+  """``T^2 * mean_batch KL(softmax(t / T) || softmax(s / T))`` (Hinton KD)."""
+  chex.assert_equal_shape([student_logits, teacher_logits])
+  teacher_log_p = jax.nn.log_softmax(teacher_logits / temperature, axis=-1)
+  student_log_p = jax.nn.log_softmax(student_logits / temperature, axis=-1)
+  kl = jnp.sum(jnp.exp(teacher_log_p) * (teacher_log_p - student_log_p), -1)
+  return temperature ** 2 * jnp.mean(kl)
+
+
 def make(context: StrategyContext, mode: str = "well_posed",
          projector_schedule: str | None = None,
          alpha: float = _projection.DEFAULT_ALPHA,
-         layer: str = "classifier/kernel") -> Strategy:
-  """RAWM for the continual loop (fields from ``config.strategy``)."""
-  del context
+         layer: str = "classifier/kernel", kd_weight: float = 0.0,
+         kd_temperature: float = 2.0) -> Strategy:
+  """RAWM for the continual loop (fields from ``config.strategy``).
+
+  ``kd_weight > 0`` adds the paper's regulariser (module docstring) with
+  temperature ``kd_temperature``.
+  """
   _projection.validate(mode, projector_schedule, alpha)
+  if kd_weight < 0 or kd_temperature <= 0:
+    raise registry.ConfigError(
+        f"config.strategy.kd_weight={kd_weight} must be >= 0 and "
+        f"config.strategy.kd_temperature={kd_temperature} > 0.")
   tx = rawm(mode=mode, projector_schedule=projector_schedule, alpha=alpha,
             layer=layer)
-  return _projection.committing_strategy("rawm", tx, RAWMState)
+  strategy = _projection.committing_strategy("rawm", tx, RAWMState)
+  if kd_weight == 0:
+    return strategy
+
+  def init_state(variables):
+    # The teacher starts as a copy of the model, switched off until the
+    # first task ends (``active`` multiplies the term).
+    return {"teacher": jax.tree.map(jnp.copy, variables),
+            "active": jnp.zeros([], jnp.float32)}
+
+  def loss(params, strategy_state, batch, outputs):
+    del params
+    teacher_logits, _ = context.model.apply(
+        strategy_state["teacher"], batch["features"], train=False)
+    kd = distillation_loss(outputs[0], jax.lax.stop_gradient(teacher_logits),
+                           kd_temperature)
+    return kd_weight * strategy_state["active"] * kd, {"kd": kd}
+
+  def end_task(state, task):
+    state = strategy.end_task(state, task)
+    return state.replace(strategy_state={
+        "teacher": jax.tree.map(jnp.copy, state.variables),
+        "active": jnp.ones([], jnp.float32)})
+
+  return strategy._replace(init_state=init_state, loss=loss,
+                           end_task=end_task)
