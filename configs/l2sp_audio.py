@@ -10,19 +10,17 @@ Li et al. 2018: ``alpha/2 ||w - w0||^2`` on the backbone (``w0`` = the
 weights at the start of each task) plus ``beta/2 ||w_head||^2`` on the
 classifier.
 
-alpha 1 from a 1-seed sweep (0.01 / 0.1 / 1 -> average final EER 35.5 /
-32.8 / 32.4 %); the head stays free, so L2-SP protects the features but not
+The head stays free (beta small), so L2-SP protects the features but not
 the decision, and forgets more than EWC or SI here.
 
-Expected result (default variant, 2-core CPU shared with other jobs, seed 0,
-PROVISIONAL: 1 seed, alpha chosen on the same test splits): average final
-EER 32.4 % (fine-tune 36.5 %), BWT +27.3 EER points, in-domain 11.9 %,
-next-domain 54.4 %; about 20-45 s.
-Stream measured: the procedural ``synthetic_audio`` stream the presets used
-before the switch to the speech benchmark (4 tasks, 256 + 256 training
-utterances each, 1-s crops; ``finetune_audio.py`` reproduces its header's
-36.5 % there). The default variant now points at ``speech_benchmark``;
-re-measure there.
+Expected result (default variant: the embedded speech benchmark, 7 tasks,
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
+average final EER 16.9 ± 3.7 %, BWT +6.8 ± 3.8 EER points,
+in-domain 11.0 ± 0.5 %, next-domain 32.0 ± 1.9 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
+joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
+(plus ~15 s start-up and compilation).
+alpha 1 was chosen on the synthetic stream (0.01 / 0.1 / 1 -> 35.5 / 32.8 /
+32.4 % there); on the speech benchmark it hurts both learning and memory.
 The small variant takes about 10 s and only checks the machinery.
 """
 
