@@ -10,17 +10,20 @@ Li et al. 2018: ``alpha/2 ||w - w0||^2`` on the backbone (``w0`` = the
 weights at the start of each task) plus ``beta/2 ||w_head||^2`` on the
 classifier.
 
-The head stays free (beta small), so L2-SP protects the features but not
-the decision, and forgets more than EWC or SI here.
+The head stays nearly free (beta small), so L2-SP protects the features
+but not the decision: it forgets more than EWC or SI here, and learns each
+task as sharply as fine-tuning.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 16.9 ± 3.7 %, BWT +6.8 ± 3.8 EER points,
-in-domain 11.0 ± 0.5 %, next-domain 32.0 ± 1.9 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
+average final EER 11.4 ± 0.6 %, BWT +7.1 ± 1.1 EER points,
+in-domain 5.3 ± 0.4 %, next-domain 19.0 ± 2.3 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
 joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
 (plus ~15 s start-up and compilation).
-alpha 1 was chosen on the synthetic stream (0.01 / 0.1 / 1 -> 35.5 / 32.8 /
-32.4 % there); on the speech benchmark it hurts both learning and memory.
+alpha 0.01 was chosen on the benchmark's validation splits
+(``--config.data.eval_split=val``, seed 0; average final EER there:
+0.01 / 0.1 / 1 -> 10.4 / 12.7 / 15.3 %, fine-tune 13.5 %). alpha 1, chosen
+earlier on the synthetic stream: 16.9 ± 3.7 % on test.
 The small variant takes about 10 s and only checks the machinery.
 """
 
@@ -30,7 +33,7 @@ from cljax import presets
 def get_config(variant=None):
   config = presets.audio_experiment(variant)
   config.strategy.name = "l2sp"
-  config.strategy.alpha = 1.0
+  config.strategy.alpha = 0.01
   config.strategy.beta = 0.01
   config.lock()
   return config
