@@ -35,12 +35,18 @@ SPEECH_FAMILIES = ("world", "espeak", "codec2_700c", "festival_kal", "lpc",
                    "flite_slt", "festival_hts")
 
 
+def check_variant(variant: str | None, variants: tuple[str, ...]) -> str:
+  """``variant`` (None: ``"default"``), or ValueError listing ``variants``."""
+  variant = variant or "default"
+  if variant not in variants:
+    raise ValueError(f"Unknown config variant {variant!r}; choose one of "
+                     f"{', '.join(variants)} (as --config=FILE:VARIANT).")
+  return variant
+
+
 def audio_experiment(variant: str | None) -> ml_collections.ConfigDict:
   """The base config of an audio experiment for ``variant``."""
-  variant = variant or "default"
-  if variant not in VARIANTS:
-    raise ValueError(f"Unknown config variant {variant!r}; choose one of "
-                     f"{', '.join(VARIANTS)} (as --config=FILE:VARIANT).")
+  variant = check_variant(variant, VARIANTS)
   config = config_schema.base_config()
   # data_dir "" = $CLJAX_DATA_DIR or the user's cache folder.
   config.data.stream = ml_collections.ConfigDict(dict(

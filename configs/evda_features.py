@@ -39,15 +39,13 @@ only checks the machinery on a tiny copy.
 import ml_collections
 
 from cljax import config_schema
+from cljax import presets
 
 VARIANTS = ("default", "small")
 
 
 def get_config(variant=None):
-  variant = variant or "default"
-  if variant not in VARIANTS:
-    raise ValueError(f"Unknown config variant {variant!r}; choose one of "
-                     f"{', '.join(VARIANTS)} (as --config=FILE:VARIANT).")
+  variant = presets.check_variant(variant, VARIANTS)
   config = config_schema.base_config()
   config.data.stream = ml_collections.ConfigDict(dict(
       name="evda_features",

@@ -40,11 +40,6 @@ DEFAULT_FAMILIES = _speech_generators.DEFAULT_FAMILIES
 _DEFAULTS = dict(seed=0, clip_seconds=2.5, max_prompts=None)
 
 
-def default_data_dir() -> str:
-  """``$CLJAX_DATA_DIR``, else ``$XDG_CACHE_HOME/cljax/data`` (~/.cache)."""
-  return paths.data_dir()
-
-
 def missing_packages(families: Sequence[str],
                      sounds_dir: str = _speech_sources.SOUNDS_DIR,
                      transcripts: str = _speech_sources.TRANSCRIPTS
@@ -93,7 +88,7 @@ def make_builder(families: Sequence[str] = DEFAULT_FAMILIES,
     config = speech_benchmark.SpeechBenchmarkConfig(
         name=name, families=tuple(sorted(families)), **settings)
   return speech_benchmark.SpeechBenchmark(
-      data_dir=data_dir or default_data_dir(), config=config,
+      data_dir=paths.data_dir(data_dir or ""), config=config,
       file_format="array_record", num_workers=num_workers)
 
 
@@ -163,7 +158,7 @@ def speech_benchmark_stream(families: Sequence[str] = DEFAULT_FAMILIES,
   Args:
     families: task order (fixed by the config); see
       ``_speech_generators.GENERATORS`` for the available families.
-    data_dir: cache folder; default ``default_data_dir()``.
+    data_dir: cache folder; default ``cljax.data.paths.data_dir()``.
     seed: split and channel seed (a non-default seed builds its own copy).
     clip_seconds: stored clip length (non-default builds its own copy).
     max_prompts: use the first N prompts only (fixtures; own copy).

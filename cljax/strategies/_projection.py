@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import optax
 
 from cljax import registry
+from cljax.strategies.base import Strategy
 
 # predicate(path, leaf) -> bool, ``path`` a tuple of str keys.
 Predicate = Callable[[tuple[str, ...], Any], bool]
@@ -406,10 +407,8 @@ def commit(opt_state: Any, state_type: type | None = None) -> Any:
 
 
 def committing_strategy(name: str, tx: optax.GradientTransformationExtraArgs,
-                        state_type: type) -> Any:
+                        state_type: type) -> Strategy:
   """A ``Strategy`` whose only boundary work is ``commit`` at a task's end."""
-  from cljax.strategies.base import Strategy  # pylint: disable=g-import-not-at-top
-
   def end_task(state, task):
     del task
     return state.replace(opt_state=commit(state.opt_state, state_type))

@@ -169,16 +169,7 @@ def test_stream_level_errors_name_the_field(tmp_path):
                                 data_dir=str(tmp_path / "c"))
 
 
-def test_cache_location_argument_then_environment_then_home(tmp_path,
-                                                            monkeypatch):
-  monkeypatch.setenv("CLJAX_DATA_DIR", str(tmp_path / "env"))
-  assert _corpus.resolve_data_dir() == str(tmp_path / "env")
-  assert _corpus.resolve_data_dir(str(tmp_path / "arg")) == str(
-      tmp_path / "arg")
-  monkeypatch.delenv("CLJAX_DATA_DIR")
-  monkeypatch.setenv("HOME", str(tmp_path / "home"))
-  assert _corpus.resolve_data_dir() == str(
-      tmp_path / "home" / ".cache" / "cljax" / "data")
+def test_builds_go_under_the_data_folder(tmp_path, monkeypatch):
   root = write_folders(tmp_path / "set")
   monkeypatch.setenv("CLJAX_DATA_DIR", str(tmp_path / "env"))
   builder = _corpus.prepare(AudioFolder, root, manifest="")

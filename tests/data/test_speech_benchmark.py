@@ -163,12 +163,7 @@ def test_new_version_rebuilds_into_its_own_folder(built, fixture_corpus,
   shutil.rmtree(str(newer.data_dir))
 
 
-def test_default_data_dir_precedence(monkeypatch, tmp_path):
-  monkeypatch.setenv("CLJAX_DATA_DIR", str(tmp_path / "env"))
-  assert speech_stream.default_data_dir() == str(tmp_path / "env")
-  monkeypatch.delenv("CLJAX_DATA_DIR")
-  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-  assert speech_stream.default_data_dir() == str(tmp_path / "xdg/cljax/data")
+def test_builder_goes_under_the_configured_data_dir(tmp_path):
   builder = speech_stream.make_builder(data_dir=str(tmp_path / "cfg"))
   assert str(builder.data_dir).startswith(str(tmp_path / "cfg"))
 

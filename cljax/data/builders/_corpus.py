@@ -49,9 +49,9 @@ class CorpusError(ValueError):
   """A corpus copy is unusable as laid out; the message names where and why."""
 
 
-def resolve_data_dir(data_dir: str = "") -> str:
-  """``data_dir``, else the default data folder (``cljax.data.paths``)."""
-  return paths.data_dir(data_dir)
+def visible_names(folder: str) -> list[str]:
+  """The folder's entries, sorted, without hidden ones (``.DS_Store``...)."""
+  return sorted(n for n in os.listdir(folder) if not n.startswith("."))
 
 
 def protocol_lines(path: str) -> Iterator[tuple[str, list[str], str]]:
@@ -272,7 +272,7 @@ def prepare(builder_cls: type[CorpusBuilder], manual_dir: str, *,
   Args:
     builder_cls: a ``CorpusBuilder`` subclass.
     manual_dir: the user's copy of the corpus.
-    data_dir: cache root (see ``resolve_data_dir``).
+    data_dir: cache root (``cljax.data.paths.data_dir``).
     sample_rate: the stream's rate; files at another rate per ``resample``.
     resample: ``"warn"`` or ``"refuse"`` (see ``audio_io.decode_audio``).
     channels: ``"error"`` or ``"mix"``.
@@ -301,7 +301,7 @@ def prepare(builder_cls: type[CorpusBuilder], manual_dir: str, *,
   level = absl_logger.level
   absl_logger.setLevel(logging.ERROR)
   try:
-    builder = builder_cls(data_dir=resolve_data_dir(data_dir), config=config,
+    builder = builder_cls(data_dir=paths.data_dir(data_dir), config=config,
                           file_format="array_record")
   finally:
     absl_logger.setLevel(level)

@@ -47,36 +47,31 @@ LAYOUT = """\
   or a CSV manifest with the header path,label,task,system,split"""
 
 
-def _is_hidden(name: str) -> bool:
-  return name.startswith(".")
-
-
 def list_folder(root: str, bad: _corpus.BadInput) -> list[tuple[str, _corpus.Entry]]:
   """``(split, entry)`` pairs of the folder layout, sorted by path."""
-  tasks = sorted(n for n in os.listdir(root)
-                 if not _is_hidden(n) and os.path.isdir(os.path.join(root, n)))
+  tasks = [n for n in _corpus.visible_names(root)
+           if os.path.isdir(os.path.join(root, n))]
   if not tasks:
     raise _corpus.CorpusError(
         f"{root} has no task folders. Expected layout:\n{LAYOUT}")
   pairs = []
   for task in tasks:
     task_dir = os.path.join(root, task)
-    for split in sorted(n for n in os.listdir(task_dir) if not _is_hidden(n)):
+    for split in _corpus.visible_names(task_dir):
       split_dir = os.path.join(task_dir, split)
       if split not in SPLITS or not os.path.isdir(split_dir):
         raise _corpus.CorpusError(
             f"{split_dir}: unexpected entry in task folder {task!r}; a task "
             f"folder holds only the split folders {list(SPLITS)}. Move it "
             f"out. Expected layout:\n{LAYOUT}")
-      for class_name in sorted(n for n in os.listdir(split_dir)
-                               if not _is_hidden(n)):
+      for class_name in _corpus.visible_names(split_dir):
         class_dir = os.path.join(split_dir, class_name)
         if class_name not in CLASS_DIRS or not os.path.isdir(class_dir):
           raise _corpus.CorpusError(
               f"{class_dir}: unexpected entry; a split folder holds only "
               f"the class folders {list(CLASS_DIRS)}. Rename or move it. "
               f"Expected layout:\n{LAYOUT}")
-        files = sorted(n for n in os.listdir(class_dir) if not _is_hidden(n))
+        files = _corpus.visible_names(class_dir)
         if not files:
           raise _corpus.CorpusError(
               f"{class_dir}: empty class folder. Put the {class_name} files "

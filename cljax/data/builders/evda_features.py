@@ -141,8 +141,7 @@ def list_folders(split_dir: str, root: str, split: str, num_tasks: int,
   for task in expected:
     for class_name, label in CLASS_DIRS.items():
       class_dir = os.path.join(split_dir, task, class_name)
-      files = (sorted(n for n in os.listdir(class_dir)
-                      if not n.startswith("."))
+      files = (_corpus.visible_names(class_dir)
                if os.path.isdir(class_dir) else [])
       if not files:
         raise _corpus.CorpusError(
