@@ -23,7 +23,6 @@ from ml_collections import config_flags
 
 from cljax import config_schema
 from cljax import metrics as metrics_lib
-from cljax import step as step_lib
 from cljax import train
 from cljax.io.checkpoints import Checkpointer
 from cljax.registry import ConfigError
@@ -85,12 +84,11 @@ def evaluate(workdir: str, config: ml_collections.ConfigDict, *,
   out = out or os.path.join(workdir, "scores", label)
   os.makedirs(out, exist_ok=True)
   split = split or config.data.eval_split
-  eval_step = step_lib.make_eval_step(model=exp.model, frontend=exp.frontend,
-                                      mesh=exp.mesh)
+  eval_step = train.make_eval_step(exp)
   class_names = list(exp.stream.class_names)
   table = {}
   for task_id, task_def in enumerate(exp.stream.tasks):
-    scored = train.score_task(exp, eval_step, state.variables, task_id, split)
+    scored = train.score_task(exp, eval_step, state, task_id, split)
     with open(os.path.join(out, f"{task_def.name}.txt"), "w") as f:
       for utt_id, score, lab in zip(scored["utt_ids"], scored["scores"],
                                     scored["labels"]):

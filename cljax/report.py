@@ -310,6 +310,8 @@ def compare_runs(runs: Sequence[Run], metric: str | None = None
         "seeds": seeds,
         "n_unfinished": len(members) - len(done),
         "runs": [run.path for run in done],
+        "memory_bytes": max((run.results.memory_bytes or 0 for run in done),
+                            default=0),
     }
     summaries = [run.results.summaries()[metric] for run in done]
     for key in SUMMARY_COLUMNS:
@@ -336,13 +338,18 @@ def _markdown(metric: str, higher_is_better: bool, percent: bool,
               notes: Sequence[str]) -> str:
   direction = "higher" if higher_is_better else "lower"
   unit = "%, " if percent else ""
+  # A memory column only where some method keeps a replay memory.
+  memory = any(row.get("memory_bytes") for row in rows)
   lines = [f"## {metric}: mean ± std over seeds ({unit}{direction} is better)",
            "",
-           "| method | n | " + " | ".join(SUMMARY_COLUMNS) + " |",
-           "|:--|--:|" + "--:|" * len(SUMMARY_COLUMNS)]
+           "| method | n | " + " | ".join(SUMMARY_COLUMNS)
+           + (" | memory (MB)" if memory else "") + " |",
+           "|:--|--:|" + "--:|" * (len(SUMMARY_COLUMNS) + memory)]
   for row in rows:
     cells = [_format(row[key], row[f"{key}_std"], row["n"], percent)
              for key in SUMMARY_COLUMNS]
+    if memory:
+      cells.append(f"{row.get('memory_bytes', 0) / 1e6:.1f}")
     lines.append(f"| {row['label']} | {row['n']} | " + " | ".join(cells)
                  + " |")
   bad_bwt = "negative" if higher_is_better else "positive"
@@ -368,13 +375,15 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
   """The comparison rows as CSV (native units, full precision)."""
   out = io.StringIO()
   writer = csv.writer(out, lineterminator="\n")
-  header = ["label", "method", "config_name", "n", "seeds", "n_unfinished"]
+  header = ["label", "method", "config_name", "n", "seeds", "n_unfinished",
+            "memory_bytes"]
   for key in SUMMARY_COLUMNS:
     header += [key, f"{key}_std"]
   writer.writerow(header)
   for row in rows:
     line = [row["label"], row["method"], row["config_name"], row["n"],
-            ";".join(map(str, row["seeds"])), row["n_unfinished"]]
+            ";".join(map(str, row["seeds"])), row["n_unfinished"],
+            row.get("memory_bytes", 0)]
     for key in SUMMARY_COLUMNS:
       line += [repr(row[key]), repr(row[f"{key}_std"])]
     writer.writerow(line)

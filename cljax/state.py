@@ -26,6 +26,8 @@ class TrainState(flax.struct.PyTreeNode):
     strategy_state: the strategy's own pytree for its loss terms (teacher
       parameters, anchors); ``{}`` for strategies without one.
     rng: a raw ``uint32[2]`` PRNG key, split once per step (dropout, replay).
+    buffer: the strategy's replay memory (``cljax.replay.ReplayBuffer`` or a
+      pytree of them); ``{}`` for strategies without one.
   """
 
   step: jax.Array
@@ -34,6 +36,7 @@ class TrainState(flax.struct.PyTreeNode):
   opt_state: optax.OptState
   strategy_state: Any
   rng: jax.Array
+  buffer: Any = flax.struct.field(default_factory=dict)
 
   @property
   def variables(self) -> dict[str, Any]:
@@ -45,7 +48,7 @@ class TrainState(flax.struct.PyTreeNode):
 
 def create_train_state(*, params: Any, batch_stats: Any,
                        tx: optax.GradientTransformation, strategy_state: Any,
-                       rng: jax.Array) -> TrainState:
+                       rng: jax.Array, buffer: Any = None) -> TrainState:
   """A fresh state at step 0."""
   return TrainState(
       step=jnp.zeros((), jnp.int32),
@@ -53,4 +56,5 @@ def create_train_state(*, params: Any, batch_stats: Any,
       batch_stats=batch_stats if batch_stats else {},
       opt_state=tx.init(params),
       strategy_state=strategy_state if strategy_state is not None else {},
-      rng=rng)
+      rng=rng,
+      buffer=buffer if buffer is not None else {})

@@ -21,7 +21,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cljax.state import TrainState
-from cljax.strategies.base import Strategy
+from cljax.strategies.base import ReplayContext, Strategy
 
 DATA_AXIS = "data"
 Batch = Mapping[str, jax.Array]
@@ -77,19 +77,36 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
     mesh: the device mesh; the batch is sharded on its ``data`` axis.
   """
 
+  def apply_model(params, batch_stats, features, *, train, dropout_rng=None):
+    variables = {"params": params}
+    if batch_stats:
+      variables["batch_stats"] = batch_stats
+    rngs = {"dropout": dropout_rng} if train else {}
+    if not (train and batch_stats):
+      return model.apply(variables, features, train=train,
+                         rngs=rngs), batch_stats
+    outputs, new_model_state = model.apply(
+        variables, features, train=True, rngs=rngs, mutable=["batch_stats"])
+    return outputs, new_model_state["batch_stats"]
+
+  def per_example_loss(params, batch_stats, batch):
+    (logits, _), _ = apply_model(params, batch_stats, frontend(batch["audio"]),
+                                 train=False)
+    return optax.softmax_cross_entropy_with_integer_labels(
+        logits, batch["label"])
+
   def loss_fn(params, state: TrainState, batch: Batch, dropout_rng):
     features = frontend(batch["audio"])
-    variables = {"params": params}
-    mutable = []
-    if state.batch_stats:
-      variables["batch_stats"] = state.batch_stats
-      mutable = ["batch_stats"]
-    (logits, embedding), new_model_state = model.apply(
-        variables, features, train=True, rngs={"dropout": dropout_rng},
-        mutable=mutable)
+    (logits, embedding), batch_stats = apply_model(
+        params, state.batch_stats, features, train=True,
+        dropout_rng=dropout_rng)
     labels = batch["label"]
-    cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels).mean()
+    per_example = optax.softmax_cross_entropy_with_integer_labels(
+        logits, labels)
+    if "weight" in batch:  # A replay policy chose how rows count.
+      cross_entropy = jnp.sum(batch["weight"] * per_example)
+    else:
+      cross_entropy = per_example.mean()
     total = cross_entropy
     aux = {}
     if strategy.loss is not None:
@@ -97,11 +114,20 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
                                  {**batch, "features": features},
                                  (logits, embedding))
       total = total + extra
-    return total, (cross_entropy, logits, embedding,
-                   new_model_state.get("batch_stats", state.batch_stats), aux)
+    return total, (cross_entropy, logits, embedding, batch_stats, aux)
 
   def train_step(state: TrainState, batch: Batch):
     rng, dropout_rng = jax.random.split(state.rng)
+    buffer = state.buffer
+    if strategy.replay is not None:
+      # Derived, not split, so strategies without replay keep their keys.
+      replay_rng = jax.random.fold_in(dropout_rng, 1)
+      context = ReplayContext(
+          params=state.params, variables=state.variables,
+          strategy_state=state.strategy_state,
+          per_example_loss=lambda params, rows: per_example_loss(
+              params, state.batch_stats, rows))
+      batch, buffer = strategy.replay(buffer, batch, replay_rng, context)
     (total, (cross_entropy, logits, embedding, batch_stats, aux)), grads = (
         jax.value_and_grad(loss_fn, has_aux=True)(state.params, state, batch,
                                                   dropout_rng))
@@ -110,17 +136,23 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
         features=jax.lax.stop_gradient(embedding),
         logits=jax.lax.stop_gradient(logits), labels=batch["label"])
     params = optax.apply_updates(state.params, updates)
+    correct = jnp.argmax(logits, -1) == batch["label"]
+    if "weight" in batch:  # Accuracy over the rows that count.
+      counted = batch["weight"] > 0
+      accuracy = jnp.sum(correct & counted) / jnp.maximum(counted.sum(), 1)
+    else:
+      accuracy = jnp.mean(correct)
     metrics = {
         "loss": total,
         "cross_entropy": cross_entropy,
-        "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
+        "accuracy": accuracy,
         "grad_norm": optax.tree.norm(grads),
         "update_norm": optax.tree.norm(updates),
     }
     metrics.update(aux)
     new_state = state.replace(step=state.step + 1, params=params,
                               batch_stats=batch_stats, opt_state=opt_state,
-                              rng=rng)
+                              rng=rng, buffer=buffer)
     return new_state, metrics
 
   return jax.jit(train_step, donate_argnums=0,
@@ -130,17 +162,27 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
 
 def make_eval_step(*, model: nn.Module,
                    frontend: Callable[[jax.Array], jax.Array],
-                   mesh: Mesh) -> Callable[[Any, jax.Array],
-                                           dict[str, jax.Array]]:
-  """Returns ``eval_step(variables, audio) -> {scores, predictions}``, jitted.
+                   mesh: Mesh, strategy: Strategy | None = None
+                   ) -> Callable[..., dict[str, jax.Array]]:
+  """Returns ``eval_step(variables, audio, extras=None) -> {scores,
+  predictions}``, jitted.
 
   ``scores`` are genuine log-odds (higher = more genuine), as EER expects.
+  When ``strategy.eval_logits`` is set (iCaRL's nearest-mean classifier),
+  ``extras`` must be ``(strategy_state, buffer)`` and the scores come from
+  the logits it returns.
   """
+  eval_logits = strategy.eval_logits if strategy is not None else None
 
-  def eval_step(variables, audio):
-    logits, _ = model.apply(variables, frontend(audio), train=False)
+  def eval_step(variables, audio, extras):
+    logits, embedding = model.apply(variables, frontend(audio), train=False)
+    if eval_logits is not None:
+      strategy_state, buffer = extras
+      logits = eval_logits(strategy_state, buffer, logits, embedding)
     return {"scores": genuine_log_odds(logits),
             "predictions": jnp.argmax(logits, -1)}
 
-  return jax.jit(eval_step, in_shardings=(replicated(mesh), data_sharded(mesh)),
-                 out_shardings=replicated(mesh))
+  jitted = jax.jit(eval_step, in_shardings=(
+      replicated(mesh), data_sharded(mesh), replicated(mesh)),
+                   out_shardings=replicated(mesh))
+  return lambda variables, audio, extras=(): jitted(variables, audio, extras)

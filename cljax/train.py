@@ -38,6 +38,7 @@ import numpy as np
 
 from cljax import metrics as metrics_lib
 from cljax import registry
+from cljax import replay
 from cljax.data import codec_augment
 from cljax.data import loader
 from cljax.data import paths as data_paths
@@ -174,10 +175,23 @@ def initial_state(exp: Experiment) -> TrainState:
     variables["batch_stats"] = batch_stats
   strategy_state = (exp.strategy.init_state(variables)
                     if exp.strategy.init_state else {})
+  buffer = (exp.strategy.init_buffer(train_example_spec(exp))
+            if exp.strategy.init_buffer else {})
   state = create_train_state(params=params, batch_stats=batch_stats,
                              tx=exp.tx, strategy_state=strategy_state,
-                             rng=state_rng)
+                             rng=state_rng, buffer=buffer)
   return jax.device_put(state, step_lib.replicated(exp.mesh))
+
+
+def train_example_spec(exp: Experiment) -> dict[str, jax.ShapeDtypeStruct]:
+  """Shape and dtype of one training example, as the train step sees it."""
+  # Batches stay int16 only when every clip is int16 (loader._as_batch_dtype).
+  int16 = all(np.asarray(task.split("train")[0]["audio"]).dtype == np.int16
+              for task in exp.stream.tasks)
+  audio_dtype = np.int16 if int16 else np.float32
+  return {"audio": jax.ShapeDtypeStruct((exp.crop_length,), audio_dtype),
+          "label": jax.ShapeDtypeStruct((), jnp.int32),
+          "task": jax.ShapeDtypeStruct((), jnp.int32)}
 
 
 def _host_eval_batches(exp: Experiment, task_id: int, split: str
@@ -219,17 +233,26 @@ def _scoring_batches(exp: Experiment, task_id: int, split: str
   return _host_eval_batches(exp, task_id, split)
 
 
-def score_task(exp: Experiment, eval_step, variables, task_id: int,
+def make_eval_step(exp: Experiment):
+  """The jitted scoring step of ``exp`` (with its strategy's classifier)."""
+  return step_lib.make_eval_step(model=exp.model, frontend=exp.frontend,
+                                 mesh=exp.mesh, strategy=exp.strategy)
+
+
+def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
                split: str) -> dict[str, np.ndarray]:
   """Scores every utterance of a task's split: scores, labels, ids.
 
   In ``config.data.eval_mode="full"`` an utterance's score is the mean of
   its windows' scores and its prediction their majority vote.
   """
+  extras = ((state.strategy_state, state.buffer)
+            if exp.strategy.eval_logits is not None else ())
   outputs, labels, masks, utt_ids, utt_index = [], [], [], [], []
   for batch in _scoring_batches(exp, task_id, split):
     audio = step_lib.put_batch({"audio": batch["audio"]}, exp.mesh)["audio"]
-    outputs.append(eval_step(variables, audio))  # Fetched once, below.
+    # Fetched once, below.
+    outputs.append(eval_step(state.variables, audio, extras))
     labels.append(batch["label"])
     masks.append(batch["mask"])
     utt_ids.extend(batch["utt_id"])
@@ -261,7 +284,7 @@ def evaluate_all(exp: Experiment, eval_step, state: TrainState
   """Every task's evaluation metrics (one result-matrix row) and sizes."""
   row, sizes = [], []
   for task_id in range(len(exp.stream)):
-    scored = score_task(exp, eval_step, state.variables, task_id,
+    scored = score_task(exp, eval_step, state, task_id,
                         exp.config.data.eval_split)
     values = metrics_lib.compute_metrics(
         exp.metric_names, scores=scored["scores"], labels=scored["labels"],
@@ -385,8 +408,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_step = step_lib.make_train_step(
       model=exp.model, frontend=exp.frontend, strategy=exp.strategy,
       tx=exp.tx, mesh=exp.mesh)
-  eval_step = step_lib.make_eval_step(model=exp.model, frontend=exp.frontend,
-                                      mesh=exp.mesh)
+  eval_step = make_eval_step(exp)
   state = initial_state(exp)
   results = ResultMatrix(task_names=exp.stream.task_names,
                          metrics={name: metrics_lib.METRICS[name]
@@ -395,6 +417,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                          method=config.strategy.name,
                          config_name=config.get("config_name", ""),
                          seed=config.seed)
+  results.memory_bytes = replay.nbytes(state.buffer)
+  if results.memory_bytes:
+    logging.info("Replay memory of %s: %.1f MB on each device (%d bytes).",
+                 config.strategy.name, results.memory_bytes / 1e6,
+                 results.memory_bytes)
   progress = {"step": 0, "task": 0, "task_step": 0, "iterator": None}
   if checkpointer.latest_step() is not None:
     state, progress = checkpointer.restore(state)
@@ -516,7 +543,9 @@ def _fit_task(exp: Experiment, state: TrainState, train_step, task_id: int,
 
   try:
     while progress["task_step"] < num_steps:
-      batch = step_lib.put_batch(next(iterator), exp.mesh)
+      batch = next(iterator)
+      batch["task"] = np.full(batch["label"].shape, task_id, np.int32)
+      batch = step_lib.put_batch(batch, exp.mesh)
       state, step_metrics = train_step(state, batch)
       pending.append(step_metrics)
       progress["step"] += 1

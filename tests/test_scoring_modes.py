@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from cljax import presets
-from cljax import step as step_lib
 from cljax import train
 
 
@@ -16,17 +15,16 @@ def _experiment(**data):
     config.data[key] = value
   exp = train.build_experiment(config)
   state = train.initial_state(exp)
-  eval_step = step_lib.make_eval_step(model=exp.model, frontend=exp.frontend,
-                                      mesh=exp.mesh)
+  eval_step = train.make_eval_step(exp)
   return exp, state, eval_step
 
 
 def test_full_mode_with_one_window_per_utterance_equals_window_mode():
   # Every utterance of the small stream is shorter than 2 s: one window.
   exp, state, eval_step = _experiment(eval_mode="window", eval_seconds=2.0)
-  window = train.score_task(exp, eval_step, state.variables, 1, "test")
+  window = train.score_task(exp, eval_step, state, 1, "test")
   exp_full, _, _ = _experiment(eval_mode="full", eval_seconds=2.0)
-  full = train.score_task(exp_full, eval_step, state.variables, 1, "test")
+  full = train.score_task(exp_full, eval_step, state, 1, "test")
   np.testing.assert_allclose(full["scores"], window["scores"], rtol=1e-6)
   np.testing.assert_array_equal(full["labels"], window["labels"])
   assert full["utt_ids"] == window["utt_ids"]
@@ -35,7 +33,7 @@ def test_full_mode_with_one_window_per_utterance_equals_window_mode():
 def test_full_mode_averages_the_scores_of_every_window():
   exp, state, eval_step = _experiment(eval_mode="full", eval_seconds=0.125,
                                       eval_hop_seconds=0.1)
-  full = train.score_task(exp, eval_step, state.variables, 0, "test")
+  full = train.score_task(exp, eval_step, state, 0, "test")
   source = exp.stream.tasks[0].split("test")
   window, hop = exp.eval_length, 1600
   for index in (0, 3, len(source) - 1):

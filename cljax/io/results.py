@@ -147,6 +147,8 @@ class ResultMatrix:
     config_name: the config (file or variant) name; reports use it to tell
       apart runs of one method with different configs.
     seed: the run's seed; reports average over seeds.
+    memory_bytes: bytes of the strategy's replay memory (0 without one;
+      None where unknown).
     metrics: metric name -> its rows. The constructor also accepts
       metric name -> higher_is_better (bool) to declare the metrics before
       any row; required for metrics not in ``cljax.metrics.METRICS``.
@@ -155,6 +157,7 @@ class ResultMatrix:
   method: str = ""
   config_name: str = ""
   seed: int | None = None
+  memory_bytes: int | None = None
   metrics: dict[str, MetricResults] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
@@ -332,6 +335,7 @@ class ResultMatrix:
         "method": self.method,
         "config_name": self.config_name,
         "seed": self.seed,
+        "memory_bytes": self.memory_bytes,
         "task_names": list(self.task_names),
         "tasks_done": self.tasks_done,
         "metrics": {
@@ -370,7 +374,8 @@ class ResultMatrix:
     result = cls(task_names=list(data["task_names"]),
                  method=str(data.get("method", "")),
                  config_name=str(data.get("config_name", "")),
-                 seed=data.get("seed"))
+                 seed=data.get("seed"),
+                 memory_bytes=data.get("memory_bytes"))
     T = result.num_tasks
     tasks_done = data.get("tasks_done")
     for metric, entry in data["metrics"].items():

@@ -20,6 +20,17 @@ A strategy is a NamedTuple of pure pieces, each optional:
   optax state uses ``optax.tree.get`` / ``optax.tree.set``.
 * ``train_tasks(task_id) -> task ids`` — whose training data the task is
   fitted on: the current task alone, or for ``joint`` every task so far.
+* ``init_buffer(example_spec) -> buffer`` and ``replay(buffer, batch, rng,
+  context) -> (train_batch, buffer)`` — a replay memory (``cljax.replay``)
+  kept in ``TrainState.buffer``. Inside the jitted step, ``replay`` stores
+  the incoming ``batch`` (``audio``, ``label``, ``task``) by its insertion
+  policy and returns the batch to train on (e.g. the incoming one with
+  replayed rows appended). A ``weight`` entry in the returned batch makes the
+  cross-entropy ``sum(weight * ce)`` instead of the mean (rows of weight 0
+  are padding), so a method chooses how new and replayed examples count.
+* ``eval_logits(strategy_state, buffer, logits, embedding) -> logits`` —
+  replaces the model's logits at evaluation (iCaRL's nearest-mean-of-
+  exemplars classifier).
 
 Adding a method is one file ``cljax/strategies/<name>.py`` that defines
 ``make(context, **fields) -> Strategy`` (fields come from ``config.strategy``)
@@ -36,6 +47,9 @@ import optax
 LossFn = Callable[[Any, Any, Mapping[str, Any], tuple[Any, Any]],
                   tuple[Any, Mapping[str, Any]]]
 BoundaryFn = Callable[[Any, "TaskContext"], Any]
+ReplayFn = Callable[[Any, Mapping[str, Any], Any, "ReplayContext"],
+                    tuple[Mapping[str, Any], Any]]
+EvalLogitsFn = Callable[[Any, Any, Any, Any], Any]
 
 
 def current_task_only(task_id: int) -> Sequence[int]:
@@ -66,6 +80,20 @@ class TaskContext(NamedTuple):
   batches: Callable[[str, Sequence[int]], Iterable[Mapping[str, Any]]]
 
 
+class ReplayContext(NamedTuple):
+  """What a replay policy may use inside the jitted train step."""
+
+  params: Any
+  # The model variables at this step ({"params", "batch_stats"?}).
+  variables: Mapping[str, Any]
+  strategy_state: Any
+  # per_example_loss(params, batch) -> float32[B]: cross-entropy of each row
+  # of ``batch`` (``audio``, ``label``) under ``params`` in evaluation mode
+  # (no dropout, frozen batch statistics); differentiable in ``params``, for
+  # MIR's virtual step.
+  per_example_loss: Callable[[Any, Mapping[str, Any]], Any]
+
+
 class Strategy(NamedTuple):
   """A continual-learning method as pure pieces; see the module docstring."""
 
@@ -77,3 +105,6 @@ class Strategy(NamedTuple):
   start_task: BoundaryFn | None = None
   end_task: BoundaryFn | None = None
   train_tasks: Callable[[int], Sequence[int]] = current_task_only
+  init_buffer: Callable[[Mapping[str, Any]], Any] | None = None
+  replay: ReplayFn | None = None
+  eval_logits: EvalLogitsFn | None = None
