@@ -101,8 +101,12 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
         params, state.batch_stats, features, train=True,
         dropout_rng=dropout_rng)
     labels = batch["label"]
-    per_example = optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels)
+    if strategy.classification_loss is not None:
+      per_example = strategy.classification_loss(logits, labels,
+                                                 state.strategy_state)
+    else:
+      per_example = optax.softmax_cross_entropy_with_integer_labels(
+          logits, labels)
     if "weight" in batch:  # A replay policy chose how rows count.
       cross_entropy = jnp.sum(batch["weight"] * per_example)
     else:

@@ -28,6 +28,9 @@ A strategy is a NamedTuple of pure pieces, each optional:
   replayed rows appended). A ``weight`` entry in the returned batch makes the
   cross-entropy ``sum(weight * ce)`` instead of the mean (rows of weight 0
   are padding), so a method chooses how new and replayed examples count.
+* ``classification_loss(logits, labels, strategy_state) -> float[B]`` — the
+  per-example loss that replaces the default softmax cross-entropy (iCaRL's
+  sigmoid BCE; LwF's task-weighted cross-entropy). ``None``: cross-entropy.
 * ``eval_logits(strategy_state, buffer, logits, embedding) -> logits`` —
   replaces the model's logits at evaluation (iCaRL's nearest-mean-of-
   exemplars classifier).
@@ -107,4 +110,5 @@ class Strategy(NamedTuple):
   train_tasks: Callable[[int], Sequence[int]] = current_task_only
   init_buffer: Callable[[Mapping[str, Any]], Any] | None = None
   replay: ReplayFn | None = None
+  classification_loss: Callable[[Any, Any, Any], Any] | None = None
   eval_logits: EvalLogitsFn | None = None
