@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -208,3 +209,23 @@ def test_main_reports_missing_results_json(tmp_path, capsys):
   assert str(tmp_path / "not_a_run") in capsys.readouterr().err
   assert report.main(["report"]) == 1
   assert report.main(["report", str(tmp_path), "--bogus"]) == 1
+
+
+def test_memory_column_appears_only_with_a_replay_memory(tmp_path):
+  for seed, R in enumerate(MATRICES["finetune"]):
+    _write_run(tmp_path / "a" / f"seed{seed}", "finetune", seed, R)
+  markdown, rows = report.compare([tmp_path / "a"], None)
+  assert "memory" not in markdown and rows[0]["memory_bytes"] == 0
+  for seed, R in enumerate(MATRICES["rwm"]):
+    workdir = _write_run(tmp_path / "b" / f"seed{seed}", "er", seed, R)
+    path = os.path.join(workdir, "results", "results.json")
+    result = ResultMatrix.load(path)
+    result.memory_bytes = 320_020_000
+    result.save(os.path.dirname(path))
+  markdown, rows = report.compare([tmp_path / "a", tmp_path / "b"], None)
+  assert "| memory (MB) |" in markdown
+  assert "| er | 2 |" in markdown and markdown.count("| 320.0 |") == 1
+  assert "| 0.0 |" in markdown  # fine-tune keeps none.
+  table = list(csv.DictReader(io.StringIO(report.rows_to_csv(rows))))
+  assert {row["label"]: row["memory_bytes"] for row in table} == {
+      "finetune": "0", "er": "320020000"}
