@@ -26,7 +26,8 @@ at the end of the previous task (teacher ``t``, student ``s``, temperature
   L_kd = kd_weight * T^2 * mean_batch KL(softmax(z_t / T) || softmax(z_s / T))
 
 The teacher's variables live in the strategy state and its forward pass runs
-in the same jitted step. Off by default (``kd_weight=0``), as in the
+in the same jitted step (``cljax.strategies._teacher``, shared with LwF, KD,
+CoReD and TG). Off by default (``kd_weight=0``), as in the
 official code.
 
 Modes: ``well_posed`` (default: textbook projector, ``Q = I - P``, so
@@ -55,14 +56,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import optax
 
 from cljax import registry
 from cljax.strategies import _projection
+from cljax.strategies import _teacher
 from cljax.strategies._projection import commit  # Re-exported.
+# Re-exported: the KL form, T^2 * mean_batch KL(softmax(t/T) || softmax(s/T)).
+from cljax.strategies._teacher import distillation_loss
 from cljax.strategies.base import Strategy, StrategyContext
 
 __all__ = ["RAWMState", "rawm", "rawm_beta", "commit", "distillation_loss",
@@ -104,16 +107,6 @@ def rawm(*, genuine_class: int = 0, mode: str = "well_posed",
       layer=layer, needs_q=True)
 
 
-def distillation_loss(student_logits: jax.Array, teacher_logits: jax.Array,
-                      temperature: float) -> jax.Array:
-  """``T^2 * mean_batch KL(softmax(t / T) || softmax(s / T))`` (Hinton KD)."""
-  chex.assert_equal_shape([student_logits, teacher_logits])
-  teacher_log_p = jax.nn.log_softmax(teacher_logits / temperature, axis=-1)
-  student_log_p = jax.nn.log_softmax(student_logits / temperature, axis=-1)
-  kl = jnp.sum(jnp.exp(teacher_log_p) * (teacher_log_p - student_log_p), -1)
-  return temperature ** 2 * jnp.mean(kl)
-
-
 def make(context: StrategyContext, mode: str = "well_posed",
          projector_schedule: str | None = None,
          alpha: float = _projection.DEFAULT_ALPHA,
@@ -135,25 +128,16 @@ def make(context: StrategyContext, mode: str = "well_posed",
   if kd_weight == 0:
     return strategy
 
-  def init_state(variables):
-    # The teacher starts as a copy of the model, switched off until the
-    # first task ends (``active`` multiplies the term).
-    return {"teacher": jax.tree.map(jnp.copy, variables),
-            "active": jnp.zeros([], jnp.float32)}
-
   def loss(params, strategy_state, batch, outputs):
     del params
-    teacher_logits, _ = context.model.apply(
-        strategy_state["teacher"], batch["features"], train=False)
-    kd = distillation_loss(outputs[0], jax.lax.stop_gradient(teacher_logits),
-                           kd_temperature)
+    teacher_logits, _ = _teacher.teacher_outputs(
+        context.model, strategy_state, batch["features"])
+    kd = distillation_loss(outputs[0], teacher_logits, kd_temperature)
     return kd_weight * strategy_state["active"] * kd, {"kd": kd}
 
   def end_task(state, task):
-    state = strategy.end_task(state, task)
-    return state.replace(strategy_state={
-        "teacher": jax.tree.map(jnp.copy, state.variables),
-        "active": jnp.ones([], jnp.float32)})
+    # The projector commits first, then the model it leaves teaches.
+    return _teacher.end_task(strategy.end_task(state, task), task)
 
-  return strategy._replace(init_state=init_state, loss=loss,
+  return strategy._replace(init_state=_teacher.init_state, loss=loss,
                            end_task=end_task)
