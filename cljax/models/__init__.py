@@ -13,13 +13,21 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from cljax import registry
+from cljax.models.aasist import AASIST, AASISTL
 from cljax.models.cnn1d import CNN1D
+from cljax.models.hm_conformer import HMConformer
+from cljax.models.lcnn import LCNN
 from cljax.models.mlp import MLP
 
-__all__ = ["CNN1D", "MLP", "MODELS", "CLASSIFIER_KERNEL", "make_model"]
+__all__ = ["AASIST", "AASISTL", "CNN1D", "HMConformer", "LCNN", "MLP",
+           "MODELS", "CLASSIFIER_KERNEL", "make_model"]
 
 MODELS: Mapping[str, type[nn.Module]] = {
+    "aasist": AASIST,
+    "aasist_l": AASISTL,
     "cnn1d": CNN1D,
+    "hm_conformer": HMConformer,
+    "lcnn": LCNN,
     "mlp": MLP,
 }
 

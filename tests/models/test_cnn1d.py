@@ -131,7 +131,8 @@ def test_tiny_overfit():
 
 
 def test_registry_and_config_errors():
-  assert set(MODELS) == {"cnn1d", "mlp"}
+  assert set(MODELS) == {"aasist", "aasist_l", "cnn1d", "hm_conformer", "lcnn",
+                         "mlp"}
   model = make_model({"name": "cnn1d", "channels": [8, 8]}, num_classes=2)
   assert model.channels == (8, 8)
   with pytest.raises(registry.ConfigError, match="config.model.chanels"):

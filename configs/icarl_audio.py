@@ -1,0 +1,36 @@
+r"""iCaRL through the audio stream: herding exemplars, BCE distillation, NME.
+
+Command::
+
+  python -m cljax.main --config=configs/icarl_audio.py        # default
+  python -m cljax.main --config=configs/icarl_audio.py:small  # smoke run
+  python -m cljax.main --config=configs/icarl_audio.py:gpu
+
+The real iCaRL (``cljax/strategies/icarl.py``), adapted to recurring
+classes: a memory of 5000 exemplars (seed 001's ``--mem_size``) split evenly
+over the (task, class) groups seen, chosen by herding at each task end;
+each step trains on the incoming batch plus as many exemplars with the
+summed sigmoid BCE towards ``(1 - 0.5) * one-hot + 0.5 * teacher sigmoid``
+(teacher = the model after the previous task; labels only on task 0);
+scores from the nearest-mean-of-exemplars classifier. On the default
+benchmark (7 tasks of ~640 training clips) the memory outgrows the data:
+every example is kept, so this is iCaRL's training and classifier with a
+full memory.
+
+Measured (default variant, seed 0 only; 3-seed sweep pending): average
+final EER 7.9 %, BWT -4.0 EER points (fine-tune seed 0: 13.2 % / +8.7;
+joint 8.3 % / -1.1); 590 s on a 2-core CPU shared with 3 other runs. The small variant keeps 64 exemplars and only checks the
+machinery.
+"""
+
+from cljax import presets
+
+
+def get_config(variant=None):
+  config = presets.audio_experiment(variant)
+  config.strategy.name = "icarl"
+  config.strategy.memory_size = 64 if variant == "small" else 5000
+  config.strategy.replay_batch_size = None
+  config.strategy.distillation_weight = 0.5
+  config.lock()
+  return config
