@@ -55,16 +55,17 @@ def _setup(memory_size=12, init_seed=0, **fields):
   return model, strategy, state
 
 
-def _fill(strategy, state, labels, seed=0):
+def _fill(strategy, state, labels, seed=0, task=0):
   gen = np.random.default_rng(seed)
   labels = np.asarray(labels, np.int32)
   audio = gen.normal(size=(len(labels), 4)).astype(np.float32)
   audio[:, 0] += np.where(labels == 0, 2.0, -2.0)
   batch = {"audio": jnp.asarray(audio), "label": jnp.asarray(labels),
-           "task": jnp.zeros(len(labels), jnp.int32)}
+           "task": jnp.full(len(labels), task, jnp.int32)}
   out, buffer = strategy.replay(state.buffer, batch, jax.random.PRNGKey(seed),
                                 None)
-  chex.assert_trees_all_equal(out, batch)  # The batch passes unchanged.
+  # The batch passes unchanged (task_class adds the group it balanced by).
+  chex.assert_trees_all_equal({k: out[k] for k in batch}, batch)
   return state.replace(buffer=buffer)
 
 
@@ -172,7 +173,23 @@ def test_replay_inserts_class_balanced():
   assert int(state.buffer.seen) == 12
 
 
+def test_class_balance_freezes_a_recurring_class_stream_task_class_does_not():
+  """Classes recur in every task: GDumb's rule keeps task 0 only."""
+  for balance_by, expected_tasks in (("class", [8, 0]),
+                                     ("task_class", [4, 4])):
+    _, strategy, state = _setup(memory_size=8, balance_by=balance_by)
+    state = _fill(strategy, state, [0, 1] * 6, seed=0, task=0)
+    state = _fill(strategy, state, [0, 1] * 6, seed=1, task=1)
+    buffer = state.buffer
+    filled = np.asarray(buffer.data["task"])[:int(buffer.size)]
+    labels = np.asarray(buffer.data["label"])[:int(buffer.size)]
+    assert np.bincount(filled, minlength=2).tolist() == expected_tasks, (
+        balance_by)
+    assert np.bincount(labels, minlength=2).tolist() == [4, 4]
+
+
 @pytest.mark.parametrize("fields, name", [
+    ({"balance_by": "task"}, "balance_by"),
     ({"memory_size": 0}, "memory_size"),
     ({"memory_size": -1}, "memory_size"),
     ({"epochs": -1}, "epochs"),
