@@ -156,8 +156,9 @@ def make(context: StrategyContext, memory_size: int = 5000,
     mixed = {name: jnp.concatenate([batch[name].astype(rows.dtype), rows])
              for name, rows in replayed.items()}
     mixed["weight"] = counted / counted.sum()
+    # after=: the write waits for the read, so XLA updates in place.
     stored = reservoir.insert(buffer, {n: batch[n] for n in buffer.data},
-                              insert_rng)
+                              insert_rng, after=replayed)
     return mixed, stored
 
   def classification_loss(logits, labels, strategy_state):
