@@ -6,11 +6,12 @@
 
 from cljax.replay.buffer import ReplayBuffer
 from cljax.replay.buffer import check_capacity
+from cljax.replay.buffer import check_replay_batch_size
 from cljax.replay.buffer import empty
 from cljax.replay.buffer import example_spec
 from cljax.replay.buffer import gather
 from cljax.replay.buffer import nbytes
 from cljax.replay.buffer import sample
 
-__all__ = ["ReplayBuffer", "check_capacity", "empty", "example_spec",
-           "gather", "nbytes", "sample"]
+__all__ = ["ReplayBuffer", "check_capacity", "check_replay_batch_size",
+           "empty", "example_spec", "gather", "nbytes", "sample"]

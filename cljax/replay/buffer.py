@@ -56,6 +56,24 @@ def check_capacity(capacity: Any, field: str = "strategy.memory_size") -> int:
   return int(capacity)
 
 
+def check_replay_batch_size(value: Any, memory_size: int,
+                            field: str = "strategy.replay_batch_size"
+                            ) -> int | None:
+  """``None`` or a positive int no larger than the memory, else ConfigError."""
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    raise registry.ConfigError(
+        f"config.{field}={value!r}: expected a positive integer (rows "
+        "replayed per step) or None for the incoming batch size.")
+  if value > memory_size:
+    raise registry.ConfigError(
+        f"config.{field}={value} exceeds config.strategy.memory_size="
+        f"{memory_size}: a step cannot replay more distinct rows than the "
+        "memory holds. Lower it or enlarge the memory.")
+  return value
+
+
 def empty(spec: Mapping[str, jax.ShapeDtypeStruct], capacity: int
           ) -> ReplayBuffer:
   """An empty memory for examples shaped like ``spec`` (one example each)."""

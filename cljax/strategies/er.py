@@ -51,31 +51,12 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from cljax import registry
 from cljax import replay as replay_lib
 from cljax.replay import reservoir
 from cljax.replay.buffer import ReplayBuffer
 from cljax.strategies.base import ReplayContext, Strategy, StrategyContext
 
-__all__ = ["make", "mix", "store", "replay_rows", "check_replay_batch_size"]
-
-
-def check_replay_batch_size(value: Any, memory_size: int,
-                            field: str = "strategy.replay_batch_size"
-                            ) -> int | None:
-  """``None`` or a positive int no larger than the memory, else ConfigError."""
-  if value is None:
-    return None
-  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-    raise registry.ConfigError(
-        f"config.{field}={value!r}: expected a positive integer (rows "
-        "replayed per step) or None for the incoming batch size.")
-  if value > memory_size:
-    raise registry.ConfigError(
-        f"config.{field}={value} exceeds config.strategy.memory_size="
-        f"{memory_size}: a step cannot replay more distinct rows than the "
-        "memory holds. Lower it or enlarge the memory.")
-  return value
+__all__ = ["make", "mix", "store", "replay_rows"]
 
 
 def mix(batch: Mapping[str, jax.Array], replayed: Mapping[str, jax.Array],
@@ -135,7 +116,8 @@ def make(context: StrategyContext, memory_size: int = 5000,
   """
   del context
   memory_size = replay_lib.check_capacity(memory_size, "strategy.memory_size")
-  replay_batch_size = check_replay_batch_size(replay_batch_size, memory_size)
+  replay_batch_size = replay_lib.check_replay_batch_size(replay_batch_size,
+                                                         memory_size)
 
   def init_buffer(example_spec):
     return replay_lib.empty(example_spec, memory_size)

@@ -106,14 +106,8 @@ def make(context: StrategyContext, memory_size: int = 5000,
     classifier: ``"nme"`` (the agent's evaluation) or ``"logits"``.
   """
   memory_size = replay_lib.check_capacity(memory_size, "strategy.memory_size")
-  if replay_batch_size is not None and (
-      isinstance(replay_batch_size, bool)
-      or not isinstance(replay_batch_size, int) or replay_batch_size <= 0
-      or replay_batch_size > memory_size):
-    raise registry.ConfigError(
-        f"config.strategy.replay_batch_size={replay_batch_size!r}: expected "
-        f"None (the incoming batch size) or an integer in [1, "
-        f"memory_size={memory_size}].")
+  replay_batch_size = replay_lib.check_replay_batch_size(replay_batch_size,
+                                                         memory_size)
   if classifier not in CLASSIFIERS:
     raise registry.ConfigError(
         f"config.strategy.classifier={classifier!r}: choose one of "

@@ -191,14 +191,8 @@ def make(context: StrategyContext, memory_size: int = 5000,
     ``classification_loss``, ``loss``, ``end_task`` and ``eval_logits``.
   """
   memory_size = replay_lib.check_capacity(memory_size, "strategy.memory_size")
-  if replay_batch_size is not None and (
-      isinstance(replay_batch_size, bool)
-      or not isinstance(replay_batch_size, int) or replay_batch_size <= 0
-      or replay_batch_size > memory_size):
-    raise registry.ConfigError(
-        f"config.strategy.replay_batch_size={replay_batch_size!r}: expected "
-        f"None (as many as the incoming batch) or an integer in [1, "
-        f"memory_size={memory_size}].")
+  replay_batch_size = replay_lib.check_replay_batch_size(replay_batch_size,
+                                                         memory_size)
   if (isinstance(distillation_weight, bool)
       or not isinstance(distillation_weight, (int, float))
       or not 0.0 <= distillation_weight <= 1.0):

@@ -104,8 +104,8 @@ def make(context: StrategyContext, memory_size: int = 5000,
     raise registry.ConfigError(
         f"config.strategy.candidates={candidates!r}: expected a positive "
         "integer (rows drawn from the memory and scored; the seed uses 50).")
-  replay_batch_size = er.check_replay_batch_size(replay_batch_size,
-                                                 memory_size)
+  replay_batch_size = replay_lib.check_replay_batch_size(replay_batch_size,
+                                                         memory_size)
   if replay_batch_size is not None and replay_batch_size > candidates:
     raise registry.ConfigError(
         f"config.strategy.replay_batch_size={replay_batch_size} exceeds "

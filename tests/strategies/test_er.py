@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import runpy
 
 import chex
 import jax
@@ -20,7 +18,7 @@ from cljax.models import MLP
 from cljax.replay import reservoir
 from cljax.state import create_train_state
 from cljax.strategies import Strategy, er
-from cljax.strategies.base import ReplayContext
+from run_helpers import load_config, memory_bytes_per_example
 
 NUM_CLASSES, DIM, BATCH = 3, 5, 8
 SPEC = {"audio": jax.ShapeDtypeStruct((DIM,), jnp.float32),
@@ -164,24 +162,12 @@ def test_bad_replay_batch_size_names_the_field(value):
     er.make(None, memory_size=16, replay_batch_size=value)
 
 
-def load_config(name, variant):
-  """``configs/<name>.py``'s ``get_config(variant)``."""
-  path = pathlib.Path(__file__).resolve().parents[2] / "configs" / f"{name}.py"
-  return runpy.run_path(str(path))["get_config"](variant)
-
-
-def bytes_per_example(exp):
-  spec = train.train_example_spec(exp)
-  return sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize
-             for s in spec.values())
-
-
 def test_er_runs_through_the_loop_on_the_small_config(tmp_path):
   config = load_config("er_audio", "small")
   assert config.strategy.memory_size == 16
   results = train.train_and_evaluate(config, str(tmp_path / "er"))
   exp = train.build_experiment(config)
-  assert results.memory_bytes == 16 * bytes_per_example(exp)
+  assert results.memory_bytes == 16 * memory_bytes_per_example(exp)
   # The memory evicted: more examples were offered than it holds.
   assert sum(exp.steps_per_task) * config.data.batch_size > 16
   eer = np.asarray(results.matrix("eer"))

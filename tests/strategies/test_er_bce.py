@@ -17,6 +17,7 @@ from cljax.state import create_train_state
 from cljax.strategies.base import StrategyContext, TaskContext
 from cljax.strategies.er_bce import make, sample_past
 from cljax.strategies.icarl import nme_logits, sigmoid_bce
+from run_helpers import run_small_config
 
 
 def _spec():
@@ -135,11 +136,4 @@ def test_bad_fields_are_config_errors(fields, name):
 
 
 def test_the_loop_runs_er_bce_small_end_to_end(tmp_path):
-  from cli_helpers import run_cli
-  process = run_cli("cljax.main", "--config=configs/er_bce_audio.py:small",
-                    "--config.data.stream.num_tasks=2",
-                    f"--workdir={tmp_path / 'run'}",
-                    "--config.output.progress=none",
-                    "--config.output.plots=False")
-  assert (tmp_path / "run" / "results" / "results.json").exists(), (
-      process.stderr[-2000:])
+  run_small_config("er_bce_audio", str(tmp_path / "run"))

@@ -17,6 +17,7 @@ from cljax.strategies.base import StrategyContext, TaskContext
 from cljax.strategies.gdumb import (gdumb_learning_rates, make,
                                     memory_optimizer, train_on_memory,
                                     _memory_step_fn)
+from run_helpers import run_small_config
 
 
 class _TinyBN(nn.Module):
@@ -203,13 +204,6 @@ def test_bad_fields_are_config_errors(fields, name):
 
 
 def test_the_loop_runs_gdumb_small_end_to_end(tmp_path):
-  from cli_helpers import run_cli
-  process = run_cli("cljax.main", "--config=configs/gdumb_audio.py:small",
-                    "--config.data.stream.num_tasks=2",
-                    f"--workdir={tmp_path / 'run'}",
-                    "--config.output.progress=none",
-                    "--config.output.plots=False")
-  assert (tmp_path / "run" / "results" / "results.json").exists(), (
-      process.stderr[-2000:])
+  run_small_config("gdumb_audio", str(tmp_path / "run"))
 
 

@@ -16,6 +16,7 @@ from cljax.state import create_train_state
 from cljax.strategies.base import StrategyContext, TaskContext
 from cljax.strategies.icarl import (class_means, make, nme_logits,
                                     plan_memory, sigmoid_bce)
+from run_helpers import run_small_config
 
 
 def _unit(x):
@@ -263,11 +264,4 @@ def test_bad_fields_are_config_errors(fields, name):
 
 
 def test_the_loop_runs_icarl_small_end_to_end(tmp_path):
-  from cli_helpers import run_cli
-  process = run_cli("cljax.main", "--config=configs/icarl_audio.py:small",
-                    "--config.data.stream.num_tasks=2",
-                    f"--workdir={tmp_path / 'run'}",
-                    "--config.output.progress=none",
-                    "--config.output.plots=False")
-  assert (tmp_path / "run" / "results" / "results.json").exists(), (
-      process.stderr[-2000:])
+  run_small_config("icarl_audio", str(tmp_path / "run"))

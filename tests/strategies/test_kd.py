@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 
 import chex
 import jax
@@ -11,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cli_helpers import run_cli
 from cljax import registry
 from cljax.models import MLP
 from cljax.strategies import StrategyContext, _teacher
 from cljax.strategies.kd import clipped_distillation, make
+from run_helpers import (assert_teacher_term_starts_after_the_first_task,
+                         run_small_config)
 
 # Binary logits chosen so the softened probabilities are simple: at T = 2,
 # teacher [2 ln 3, 0] -> p = (3/4, 1/4); student [0, 0] -> q = (1/2, 1/2).
@@ -73,14 +72,6 @@ def test_bad_fields_name_the_field():
 
 
 def test_kd_runs_through_the_loop_on_its_small_config(tmp_path):
-  workdir = str(tmp_path / "kd")
-  process = run_cli("cljax.main", "--config=configs/kd_audio.py:small",
-                    f"--workdir={workdir}", "--config.data.stream.num_tasks=2")
-  assert process.returncode == 0, process.stderr[-2000:]
-  with open(os.path.join(workdir, "train.jsonl")) as f:
-    records = [json.loads(line) for line in f if '"kd"' in line]
-  first = [r for r in records if r["task"] == 0]
-  later = [r for r in records if r["task"] > 0]
   # No teacher on the first task: the loss is the cross-entropy alone.
-  assert all(r["loss"] == pytest.approx(r["cross_entropy"]) for r in first)
-  assert later and all(r["loss"] > r["cross_entropy"] for r in later)
+  assert_teacher_term_starts_after_the_first_task(
+      run_small_config("kd_audio", str(tmp_path / "kd")), "kd")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import runpy
 
 import chex
 import jax
@@ -13,12 +11,12 @@ import optax
 import pytest
 
 from cljax import registry
-from cljax import replay
 from cljax import train
 from cljax.models import MLP
 from cljax.replay import reservoir
 from cljax.strategies import mir
 from cljax.strategies.base import ReplayContext
+from run_helpers import load_config, memory_bytes_per_example
 
 
 ETA = 0.1
@@ -63,18 +61,6 @@ def _zero_model():
                           strategy_state={},
                           per_example_loss=per_example_loss)
   return params, per_example_loss, context
-
-
-def load_config(name, variant):
-  """``configs/<name>.py``'s ``get_config(variant)``."""
-  path = pathlib.Path(__file__).resolve().parents[2] / "configs" / f"{name}.py"
-  return runpy.run_path(str(path))["get_config"](variant)
-
-
-def bytes_per_example(exp):
-  spec = train.train_example_spec(exp)
-  return sum(int(np.prod(s.shape)) * np.dtype(s.dtype).itemsize
-             for s in spec.values())
 
 
 def _softplus(x):
@@ -174,6 +160,6 @@ def test_mir_runs_through_the_loop_on_the_small_config(tmp_path):
   assert config.strategy.memory_size == 16
   results = train.train_and_evaluate(config, str(tmp_path / "mir"))
   exp = train.build_experiment(config)
-  assert results.memory_bytes == 16 * bytes_per_example(exp)
+  assert results.memory_bytes == 16 * memory_bytes_per_example(exp)
   eer = np.asarray(results.matrix("eer"))
   assert eer.shape == (3, 3) and np.isfinite(eer).all()

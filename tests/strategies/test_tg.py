@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 
 import chex
 import jax
@@ -11,11 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cli_helpers import run_cli
 from cljax import registry
 from cljax.models import MLP
 from cljax.strategies import StrategyContext, _teacher
 from cljax.strategies.tg import make, teacher_gate
+from run_helpers import (assert_teacher_term_starts_after_the_first_task,
+                         run_small_config)
 
 
 class GateTest(chex.TestCase):
@@ -89,14 +88,6 @@ def test_bad_fields_name_the_field():
 
 
 def test_tg_runs_through_the_loop_on_its_small_config(tmp_path):
-  workdir = str(tmp_path / "tg")
-  process = run_cli("cljax.main", "--config=configs/tg_audio.py:small",
-                    f"--workdir={workdir}", "--config.data.stream.num_tasks=2")
-  assert process.returncode == 0, process.stderr[-2000:]
-  with open(os.path.join(workdir, "train.jsonl")) as f:
-    records = [json.loads(line) for line in f if '"tg_gate"' in line]
-  assert all(r["loss"] == pytest.approx(r["cross_entropy"])
-             for r in records if r["task"] == 0)
-  later = [r for r in records if r["task"] == 1]
-  assert later and all(0 < r["tg_gate"] < 1 for r in later)
-  assert all(r["loss"] > r["cross_entropy"] for r in later)
+  workdir = run_small_config("tg_audio", str(tmp_path / "tg"))
+  later = assert_teacher_term_starts_after_the_first_task(workdir, "tg_gate")
+  assert all(0 < r["tg_gate"] < 1 for r in later)
