@@ -38,6 +38,8 @@ def get_config(variant=None):
   config.strategy.min_lr = 0.0005
   config.strategy.momentum = 0.9
   config.strategy.weight_decay = 1e-6
+  # "task_class": balance (task, class) groups instead (not GDumb's rule).
+  config.strategy.balance_by = "class"
   config.strategy.clip = 10.0
   config.strategy.warm_start = True
   config.lock()
