@@ -14,16 +14,15 @@ feature is the mean of the embedding, as the official channel mean
 (``--config.strategy.feature=vector`` keeps the whole embedding).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seed 0 only so far, the 3-seed sweep is pending):
-average final EER 13.5 %, BWT +9.5 EER points, in-domain 5.4 %,
-next-domain 20.4 % (fine-tune seed 0: 13.2 % / +8.7; fine-tune over seeds
-0-2: 13.3 ± 1.3 %, joint 9.0 ± 0.9 %); 191 s for the run on a shared 2-core
-CPU, start-up and compilation included. No better than fine-tuning here:
-with the official channel-mean feature the representation term stays
-between 0.0003 and 0.014 and the T = 20 distillation is soft, so the
-recipe, tuned for Xception on face images, barely constrains this small
-CNN. Untried: ``feature=vector`` or a larger ``representation_weight``
-(choose on ``--config.data.eval_split=val``).
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 13.2 ± 1.2 %, BWT +9.2 ± 0.8 EER points, in-domain
+5.3 ± 0.5 %, next-domain 19.4 ± 2.0 % (fine-tune 13.3 ± 1.3 % / +8.9,
+joint 9.0 ± 0.9 % / -1.3): no better than fine-tuning; about 70 s a run
+plus ~15 s start-up. With the official channel-mean feature the
+representation term stays between 0.0003 and 0.014 and the T = 20
+distillation is soft, so the recipe, tuned for Xception on face images,
+barely constrains this small CNN. Untried: ``feature=vector`` or a larger
+``representation_weight`` (choose on ``--config.data.eval_split=val``).
 The small variant takes about 10 s and only checks the machinery.
 """
 

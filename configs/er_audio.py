@@ -14,13 +14,13 @@ replayed mean cross-entropy, and the incoming batch is then offered to the
 memory by reservoir sampling (``cljax.strategies.er``).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU): average final EER TBD by the 3-seed sweep
-(fine-tune 13.3 ± 1.3 %, joint 9.0 ± 0.9 %). Seed 0 (measured):
-average final EER 10.30 %, BWT +2.22 EER points, forgetting 4.04,
-in-domain 8.40 %, next-domain 18.08 % (fine-tune seed 0: 13.25 % / +8.69).
-About 4.2 min wall on a 2-core CPU shared with other jobs (load
-average ~8; 2.5 min user CPU); every checkpoint carries the 320 MB memory, so
-a run's workdir holds about 2.3 GB of checkpoints.
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 8.8 ± 1.3 %, BWT +0.8 ± 1.2 EER points, forgetting
+2.1 ± 1.7, in-domain 8.1 ± 0.3 %, next-domain 16.6 ± 1.3 % (fine-tune
+13.3 ± 1.3 % / +8.9, joint 9.0 ± 0.9 % / -1.3): the whole fine-tune ->
+joint gap closed. About 130 s a run plus ~15 s start-up; every checkpoint
+carries the 320 MB memory, so a run's workdir holds about 2.3 GB of
+checkpoints.
 The memory holds 5000 clips of 2 s at 16 kHz as int16 (plus label and task):
 5000 x (32000 x 2 + 8) bytes = 320.04 MB.
 The small variant (3 tiny tasks, 12 steps each, a memory of 16 so that the

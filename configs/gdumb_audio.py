@@ -15,12 +15,18 @@ warm restarts (T_0=1, T_mult=2) down to 0.0005 (``--minlr``), gradients
 clipped at 10 (``--clip``), batches of ``config.data.batch_size``.
 The stream's own steps change nothing (zero updates) and are wasted compute.
 
-Measured (default variant, seed 0 only; 3-seed sweep pending): average
-final EER 23.1 %, BWT -6.2 EER points — worse than fine-tune (13.2 %):
-the stream's first task fills the memory with 1500 clips of each class,
-after which GDumb's class-balance rule rejects every later example (it has
-no notion of task), so each task end retrains on WORLD data only. 646 s
-on a 2-core CPU shared with 3 other runs. The small variant keeps 48
+Expected result (default variant: the embedded speech benchmark, 7 tasks,
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 24.3 ± 1.9 %, BWT -1.7 ± 5.7 EER points, in-domain
+25.7 ± 3.0 % (fine-tune 13.3 ± 1.3 %, joint 9.0 ± 0.9 %): far worse. The
+first task fills the memory with 1500 clips of each class, after which
+GDumb's class-balance rule rejects every later example (classes recur in
+every task; the rule has no notion of task), so each task end retrains on
+WORLD data only. ``--config.strategy.balance_by=task_class`` balances
+(task, class) groups instead — not GDumb's rule; its result is in the
+README. Memory 192 MB; about 160 s a run plus ~15 s start-up (10 epochs on
+the memory at each task end).
+The small variant keeps 48
 clips, trains 2 epochs and only checks the machinery.
 """
 

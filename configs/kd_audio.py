@@ -12,11 +12,10 @@ Seed 003's training code could not be found, so alpha 1, T 2 and the clamp
 bounds [0, 10] are cljax's documented defaults (``cljax/strategies/kd.py``).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seed 0 only so far, the 3-seed sweep is pending):
-average final EER 12.1 %, BWT +6.7 EER points, in-domain 6.4 %,
-next-domain 20.0 % (fine-tune seed 0: 13.2 % / +8.7; fine-tune over seeds
-0-2: 13.3 ± 1.3 %, joint 9.0 ± 0.9 %); 226 s for the run on a shared 2-core
-CPU, start-up and compilation included.
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 11.6 ± 0.7 %, BWT +6.1 ± 0.5 EER points, in-domain
+6.4 ± 0.5 %, next-domain 19.6 ± 1.6 % (fine-tune 13.3 ± 1.3 % / +8.9,
+joint 9.0 ± 0.9 % / -1.3); about 70 s a run plus ~15 s start-up.
 The small variant takes about 10 s and only checks the machinery.
 """
 

@@ -16,13 +16,13 @@ tasks, T = 1)::
   --config.strategy.distillation_form=kl
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seed 0 only so far, the 3-seed sweep is pending):
-average final EER 11.3 %, BWT +1.4 EER points, in-domain 10.1 %,
-next-domain 19.9 % (fine-tune seed 0: 13.2 % / +8.7; fine-tune over seeds
-0-2: 13.3 ± 1.3 %, joint 9.0 ± 0.9 %); 201 s for the run on a shared 2-core
-CPU, start-up and compilation included. It forgets little but learns each
-new task less sharply (in-domain 10.1 % vs 5.8 %): from the third task on
-the distillation term outweighs the new labels.
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 11.6 ± 1.6 %, BWT +1.0 ± 1.0 EER points, in-domain
+10.8 ± 1.0 %, next-domain 20.7 ± 2.7 % (fine-tune 13.3 ± 1.3 % / +8.9,
+joint 9.0 ± 0.9 % / -1.3); about 95 s a run plus ~15 s start-up. It forgets
+little but learns each new task less sharply (in-domain 10.8 % vs
+fine-tune's 5.6 %): from the third task on the distillation term outweighs
+the new labels.
 The small variant (3 tiny tasks, 12 steps each) takes about 10 s and only
 checks the machinery.
 """

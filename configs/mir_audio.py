@@ -14,13 +14,13 @@ incoming batch, replays the batch-size candidates whose cross-entropy rises
 most, and otherwise trains as ER (``cljax.strategies.mir``).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU): average final EER TBD by the 3-seed sweep
-(fine-tune 13.3 ± 1.3 %, joint 9.0 ± 0.9 %). Seed 0 (measured):
-average final EER 8.14 %, BWT -0.81 EER points, forgetting 0.81,
-in-domain 8.83 %, next-domain 18.69 % (fine-tune seed 0: 13.25 % / +8.69;
-ER seed 0: 10.30 % / +2.22).
-About 5.2 min wall on a 2-core CPU shared with other jobs (load average
-~8; 4.3 min user CPU); checkpoints as ER (about 2.3 GB a run).
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 8.9 ± 2.2 %, BWT +0.5 ± 2.1 EER points, forgetting
+1.9 ± 1.9, in-domain 8.5 ± 0.7 %, next-domain 19.4 ± 1.6 % (fine-tune
+13.3 ± 1.3 % / +8.9, joint 9.0 ± 0.9 % / -1.3; ER 8.8 ± 1.3 %): level
+with ER — with a memory that holds most of the stream, which rows are
+replayed matters little. About 195 s a run plus ~15 s start-up;
+checkpoints as ER (about 2.3 GB a run).
 Memory: 5000 x (32000 x 2 + 8) bytes = 320.04 MB, as ER.
 The small variant (3 tiny tasks, 12 steps each, a memory of 16 — so 16
 candidates, all of them replayed — that evicts from the second step on) only

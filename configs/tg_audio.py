@@ -11,13 +11,13 @@ w_teacher_S||^2 + 1/2 ||w_head||^2)``, the teacher = the model after the
 previous task, s = 1.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seed 0 only so far, the 3-seed sweep is pending):
-average final EER 10.8 %, BWT +6.2 EER points, in-domain 5.5 %,
-next-domain 16.2 % (fine-tune seed 0: 13.2 % / +8.7; fine-tune over seeds
-0-2: 13.3 ± 1.3 %, joint 9.0 ± 0.9 %); 195 s for the run on a shared 2-core
-CPU, start-up and compilation included. On tasks 2-7 the gate
-sigmoid(-CE_teacher) ranged 0.19-0.49 (the old model is unsure of most new
-families, so the pull stays moderate).
+CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+average final EER 10.5 ± 0.3 %, BWT +5.3 ± 1.4 EER points, in-domain
+6.0 ± 1.0 %, next-domain 17.7 ± 2.2 % (fine-tune 13.3 ± 1.3 % / +8.9,
+joint 9.0 ± 0.9 % / -1.3): the best of the teacher-only methods here;
+about 85 s a run plus ~15 s start-up. On tasks 2-7 the gate
+sigmoid(-CE_teacher) ranged 0.19-0.49 (seed 0: the old model is unsure of
+most new families, so the pull stays moderate).
 The small variant takes about 10 s and only checks the machinery.
 """
 
