@@ -58,15 +58,14 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from cljax import registry
 from cljax import replay as replay_lib
 from cljax.replay import reservoir
 from cljax.replay.buffer import ReplayBuffer
 from cljax.strategies.base import ReplayContext, Strategy, StrategyContext
-from cljax.strategies.icarl import (EMBED_CHUNK, class_means, nme_logits,
-                                    sigmoid_bce)
+from cljax.strategies.icarl import (class_means, embed_filled_rows,
+                                    nme_logits, sigmoid_bce)
 
 __all__ = ["make", "sample_past"]
 
@@ -165,14 +164,10 @@ def make(context: StrategyContext, memory_size: int = 5000,
     size = int(buffer.size)
     if size == 0:
       return state
-    chunks = []
-    for start in range(0, size, EMBED_CHUNK):
-      rows = np.minimum(np.arange(start, start + EMBED_CHUNK),
-                        buffer.capacity - 1)
-      chunks.append(embed_rows(state.variables, buffer.data["audio"],
-                               jnp.asarray(rows)))
-    means, present = class_means(jnp.concatenate(chunks)[:size],
-                                 buffer.data["label"][:size], num_classes)
+    embeddings = embed_filled_rows(embed_rows, state.variables,
+                                   buffer.data["audio"], size)
+    means, present = class_means(embeddings, buffer.data["label"][:size],
+                                 num_classes)
     new = {"class_means": means, "class_present": present,
            "nme_ready": jnp.any(present)}
     new = jax.device_put(

@@ -79,8 +79,8 @@ from cljax.replay.buffer import ReplayBuffer
 from cljax.replay.herding import herding, l2_normalize
 from cljax.strategies.base import ReplayContext, Strategy, StrategyContext
 
-__all__ = ["class_means", "fit_length", "make", "nme_logits", "plan_memory",
-           "sigmoid_bce"]
+__all__ = ["class_means", "embed_filled_rows", "fit_length", "make",
+           "nme_logits", "plan_memory", "sigmoid_bce"]
 
 # Squared distance between opposite unit vectors: a missing class's logit.
 MISSING_CLASS_DISTANCE = 4.0
@@ -93,6 +93,22 @@ def sigmoid_bce(logits: jax.Array, targets: jax.Array) -> jax.Array:
   chex.assert_equal_shape([logits, targets])
   return jnp.sum(optax.sigmoid_binary_cross_entropy(
       logits.astype(jnp.float32), targets.astype(jnp.float32)), axis=-1)
+
+
+def embed_filled_rows(embed_rows, variables, audio: jax.Array, count: int
+                      ) -> jax.Array | None:
+  """Embeddings of a memory's first ``count`` rows, or None if it is empty.
+
+  ``embed_rows(variables, audio, rows)`` embeds the rows ``rows`` of
+  ``audio``; it is called on chunks of ``EMBED_CHUNK`` indices (the last
+  one clamped to the memory), so it compiles once whatever ``count`` is.
+  """
+  chunks = []
+  for start in range(0, count, EMBED_CHUNK):
+    rows = np.minimum(np.arange(start, start + EMBED_CHUNK),
+                      audio.shape[0] - 1)
+    chunks.append(embed_rows(variables, audio, jnp.asarray(rows)))
+  return jnp.concatenate(chunks)[:count] if chunks else None
 
 
 def class_means(embeddings: jax.Array, labels: jax.Array, num_classes: int,
@@ -320,14 +336,11 @@ def make(context: StrategyContext, memory_size: int = 5000,
                             buffer.seen.sharding))
 
     # Class means over every exemplar, under the current model.
-    chunks = []
-    for start in range(0, filled, EMBED_CHUNK):
-      rows = np.minimum(np.arange(start, start + EMBED_CHUNK),
-                        buffer.capacity - 1)
-      chunks.append(embed_rows(variables, data["audio"], jnp.asarray(rows)))
-    if chunks:
-      means, present = class_means(jnp.concatenate(chunks)[:filled],
-                                   data["label"][:filled], num_classes)
+    embeddings = embed_filled_rows(embed_rows, variables, data["audio"],
+                                   filled)
+    if embeddings is not None:
+      means, present = class_means(embeddings, data["label"][:filled],
+                                   num_classes)
     else:  # A memory smaller than the number of groups keeps nothing.
       means = jnp.zeros_like(state.strategy_state["class_means"])
       present = jnp.zeros((num_classes,), bool)

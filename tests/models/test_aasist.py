@@ -5,11 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from cljax.models import AASIST, AASISTL, make_model
 from cljax.models.aasist import sinc_filters
+from overfit_helpers import overfit_losses
 
 SHORT = 2400  # >= 129 + 3**7 samples: one temporal node survives.
 
@@ -62,30 +62,8 @@ def test_overfits_a_tiny_batch():
   audio = audio.at[1::2].set(jnp.cumsum(audio[1::2], axis=1) * 0.05)
   labels = jnp.array([0, 1, 0, 1])
   variables = jax.jit(model.init)(jax.random.PRNGKey(1), audio)
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  tx = optax.adam(3e-3)
-  opt_state = tx.init(params)
-
-  # Data are arguments, not closed-over constants: XLA would otherwise
-  # constant-fold the sinc convolution at compile time.
-  @jax.jit
-  def step(params, batch_stats, opt_state, audio, labels):
-    def loss_fn(params):
-      (logits, _), state = model.apply(
-          {"params": params, "batch_stats": batch_stats}, audio, train=True,
-          mutable=["batch_stats"])
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-      return loss.mean(), state["batch_stats"]
-    (loss, batch_stats), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  losses = []
-  for _ in range(40):
-    params, batch_stats, opt_state, loss = step(params, batch_stats,
-                                                opt_state, audio, labels)
-    losses.append(float(loss))
+  losses = overfit_losses(model, variables, audio, labels,
+                          learning_rate=3e-3, steps=40)
   assert losses[-1] < 0.02, losses[-5:]
 
 

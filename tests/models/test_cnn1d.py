@@ -8,11 +8,11 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from cljax import registry
 from cljax.models import CLASSIFIER_KERNEL, CNN1D, MODELS, make_model
+from overfit_helpers import overfit_losses
 
 B, T, F = 4, 21, 8
 
@@ -107,26 +107,8 @@ def test_tiny_overfit():
   model = CNN1D(channels=(16, 16), embed_dim=32)
   x = _features(seed=3, batch=16)
   y = jnp.arange(16) % 2
-  variables = _init(model, x)
-  params, stats = variables["params"], variables["batch_stats"]
-  optimizer = optax.adam(3e-3)
-  opt_state = optimizer.init(params)
-
-  @jax.jit
-  def step(params, stats, opt_state):
-    def loss_fn(p):
-      (logits, _), new = model.apply({"params": p, "batch_stats": stats}, x,
-                                     train=True, mutable=["batch_stats"])
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-      return loss, new["batch_stats"]
-    (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = optimizer.update(grads, opt_state)
-    return optax.apply_updates(params, updates), stats, opt_state, loss
-
-  losses = []
-  for _ in range(40):
-    params, stats, opt_state, loss = step(params, stats, opt_state)
-    losses.append(float(loss))
+  losses = overfit_losses(model, _init(model, x), x, y, learning_rate=3e-3,
+                          steps=40)
   assert losses[-1] < 0.2 * losses[0]
 
 

@@ -8,11 +8,11 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from cljax.models import CLASSIFIER_KERNEL, HMConformer, make_model
 from cljax.models import heads
+from overfit_helpers import overfit_losses
 
 # Reduced sizes for the tests that run the model (CPU compile time); the
 # code path is the full model's: pooling after blocks 2 and 4, three CLS
@@ -102,31 +102,14 @@ def test_overfits_a_tiny_batch():
                       mca_dropout=0.0)
   x = _features()
   labels = jnp.array([0, 1, 0, 1])
-  variables = _small_variables()
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  tx = optax.adam(3e-3)
-  opt_state = tx.init(params)
 
-  def loss_fn(params, batch_stats, x, labels):
-    _, state = model.apply({"params": params, "batch_stats": batch_stats}, x,
-                           train=True,
-                           mutable=["batch_stats", "intermediates"])
-    head_cos = state["intermediates"]["head_cos"][0]
-    return heads.hm_conformer_loss(head_cos, labels), state["batch_stats"]
+  def five_head_loss(outputs, intermediates, labels):
+    del outputs
+    return heads.hm_conformer_loss(intermediates["head_cos"][0], labels)
 
-  # Data are arguments, not closed-over constants (no constant folding).
-  @jax.jit
-  def step(params, batch_stats, opt_state, x, labels):
-    (loss, batch_stats), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(params, batch_stats, x, labels)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  losses = []
-  for _ in range(150):
-    params, batch_stats, opt_state, loss = step(params, batch_stats,
-                                                opt_state, x, labels)
-    losses.append(float(loss))
+  losses = overfit_losses(model, _small_variables(), x, labels,
+                          learning_rate=3e-3, steps=150,
+                          loss=five_head_loss)
   # OC-softmax cannot reach 0: a bona-fide clip at cos = 1 still costs
   # softplus(20 * (0.9 - 1)) = log(1 + e^-2) = 0.127, so with half the batch
   # bona fide the floor is 0.5 * 0.127 * (0.4+0.3+0.2+0.1+0.1) = 0.0698.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from cljax.models import CLASSIFIER_KERNEL, LCNN, make_model
 from cljax.models.lcnn import LSTM, max_feature_map
+from overfit_helpers import overfit_losses
 
 
 def _count(tree):
@@ -82,28 +82,8 @@ def test_overfits_a_tiny_batch():
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 60))
   labels = jnp.array([0, 1, 0, 1])
   variables = jax.jit(model.init)(jax.random.PRNGKey(1), x)
-  params, batch_stats = variables["params"], variables["batch_stats"]
-  tx = optax.adam(1e-3)
-  opt_state = tx.init(params)
-
-  @jax.jit
-  def step(params, batch_stats, opt_state, x, labels):
-    def loss_fn(params):
-      (logits, _), state = model.apply(
-          {"params": params, "batch_stats": batch_stats}, x, train=True,
-          mutable=["batch_stats"])
-      loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-      return loss.mean(), state["batch_stats"]
-    (loss, batch_stats), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), batch_stats, opt_state, loss
-
-  losses = []
-  for _ in range(40):
-    params, batch_stats, opt_state, loss = step(params, batch_stats,
-                                                opt_state, x, labels)
-    losses.append(float(loss))
+  losses = overfit_losses(model, variables, x, labels, learning_rate=1e-3,
+                          steps=40)
   assert losses[0] > 0.3
   assert losses[-1] < 0.02, losses[-5:]
 
