@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from cljax.models import heads
 from cljax.state import TrainState
 from cljax.strategies.base import ReplayContext, Strategy
 
@@ -67,6 +68,11 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
                                             tuple[TrainState, dict[str, jax.Array]]]:
   """Returns ``train_step(state, batch) -> (state, metrics)``, jitted.
 
+  The classification loss is the model's own
+  (:func:`cljax.models.heads.training_loss_per_example`: OC-softmax over the
+  heads a model sows, else softmax cross-entropy) unless the strategy
+  replaces it (``strategy.classification_loss``).
+
   Args:
     model: Flax module, ``apply(variables, features, train) -> (logits,
       embedding)``.
@@ -78,26 +84,32 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
   """
 
   def apply_model(params, batch_stats, features, *, train, dropout_rng=None):
+    """``((logits, embedding), batch_stats, intermediates)``."""
     variables = {"params": params}
     if batch_stats:
       variables["batch_stats"] = batch_stats
     rngs = {"dropout": dropout_rng} if train else {}
-    if not (train and batch_stats):
-      return model.apply(variables, features, train=train,
-                         rngs=rngs), batch_stats
+    # "intermediates" holds what a model sows for its loss (OC heads).
+    mutable = ["intermediates"]
+    if train and batch_stats:
+      mutable.append("batch_stats")
     outputs, new_model_state = model.apply(
-        variables, features, train=True, rngs=rngs, mutable=["batch_stats"])
-    return outputs, new_model_state["batch_stats"]
+        variables, features, train=train, rngs=rngs, mutable=mutable)
+    return (outputs, new_model_state.get("batch_stats", batch_stats),
+            new_model_state.get("intermediates", {}))
+
+  def model_loss(logits, intermediates, labels):
+    return heads.training_loss_per_example(model, logits, intermediates,
+                                           labels)
 
   def per_example_loss(params, batch_stats, batch):
-    (logits, _), _ = apply_model(params, batch_stats, frontend(batch["audio"]),
-                                 train=False)
-    return optax.softmax_cross_entropy_with_integer_labels(
-        logits, batch["label"])
+    (logits, _), _, intermediates = apply_model(
+        params, batch_stats, frontend(batch["audio"]), train=False)
+    return model_loss(logits, intermediates, batch["label"])
 
   def loss_fn(params, state: TrainState, batch: Batch, dropout_rng):
     features = frontend(batch["audio"])
-    (logits, embedding), batch_stats = apply_model(
+    (logits, embedding), batch_stats, intermediates = apply_model(
         params, state.batch_stats, features, train=True,
         dropout_rng=dropout_rng)
     labels = batch["label"]
@@ -105,8 +117,7 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
       per_example = strategy.classification_loss(logits, labels,
                                                  state.strategy_state)
     else:
-      per_example = optax.softmax_cross_entropy_with_integer_labels(
-          logits, labels)
+      per_example = model_loss(logits, intermediates, labels)
     if "weight" in batch:  # A replay policy chose how rows count.
       cross_entropy = jnp.sum(batch["weight"] * per_example)
     else:

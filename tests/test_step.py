@@ -17,8 +17,9 @@ from cljax.strategies import Strategy
 NUM_CLASSES, DIM, BATCH = 3, 5, 8
 
 
-def _setup(strategy: Strategy, learning_rate: float = 0.1):
-  model = MLP(num_classes=NUM_CLASSES, hidden_sizes=())
+def _setup(strategy: Strategy, learning_rate: float = 0.1, **model_fields):
+  model = MLP(**{"num_classes": NUM_CLASSES, "hidden_sizes": (),
+                 **model_fields})
   frontend = lambda audio: audio  # Features are given directly.
   rng = np.random.default_rng(0)
   batch = {"audio": rng.normal(size=(BATCH, DIM)).astype(np.float32),
@@ -56,6 +57,35 @@ def test_finetune_step_is_one_sgd_step_on_cross_entropy():
   assert float(metrics["grad_norm"]) == pytest.approx(
       float(optax.tree.norm(grads)), rel=1e-5)
   assert int(state.step) == 1
+
+
+def test_an_oc_softmax_head_trains_on_the_oc_loss():
+  model, params, batch, state, train_step, mesh = _setup(
+      Strategy("finetune"), num_classes=2, head="oc_softmax")
+  batch["label"] = batch["label"] % 2
+  w = np.asarray(params["classifier"]["kernel"])[:, 0]
+
+  def oc_loss(p):
+    # Hand-written OC-softmax (Zhang et al. 2021): cosine to the direction,
+    # softplus(20 (0.9 - cos)) for bona fide, softplus(20 (cos - 0.2)) else.
+    x = jnp.asarray(batch["audio"])
+    k = p["classifier"]["kernel"][:, 0]
+    cos = (x @ k) / (jnp.linalg.norm(x, axis=1) * jnp.linalg.norm(k))
+    margin = jnp.where(batch["label"] == 0, 0.9 - cos, cos - 0.2)
+    return jnp.mean(jnp.log1p(jnp.exp(20.0 * margin)))
+
+  expected_loss, grads = jax.value_and_grad(oc_loss)(params)
+  state, metrics = train_step(state, step_lib.put_batch(batch, mesh))
+  assert float(metrics["loss"]) == pytest.approx(float(expected_loss),
+                                                  rel=1e-5)
+  chex.assert_trees_all_close(
+      state.params["classifier"]["kernel"][:, 0],
+      w - 0.1 * np.asarray(grads["classifier"]["kernel"])[:, 0], atol=1e-6)
+  # The softmax cross-entropy of the same logits is a different number.
+  logits, _ = model.apply({"params": params}, jnp.asarray(batch["audio"]))
+  cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
+      logits, jnp.asarray(batch["label"])).mean()
+  assert abs(float(cross_entropy) - float(expected_loss)) > 1e-3
 
 
 def test_strategy_tx_sees_the_embedding_and_can_change_the_update():

@@ -56,16 +56,19 @@ def logmel_frontend(sample_rate: int, n_fft: int = 512, win_length: int = 400,
 def lfcc_frontend(sample_rate: int, n_fft: int = 512, win_length: int = 320,
                   hop_length: int = 160, n_filters: int = 40,
                   num_coef: int | None = None, pre_emphasis: float = 0.97,
-                  with_energy: bool = True, with_deltas: bool = True
+                  with_energy: bool = True, with_deltas: bool = True,
+                  min_freq: float = 0.0, max_freq: float = 1.0
                   ) -> Frontend:
   """``audio [B, L] -> LFCC [B, 1 + L // hop_length, 3 * n_filters]``.
 
   Defaults are the HM-Conformer official values (cljax/features/lfcc.py):
-  4 s at 16 kHz gives ``[B, 401, 120]``.
+  4 s at 16 kHz gives ``[B, 401, 120]``. The LFCC-LCNN baseline's front
+  end: ``n_fft=1024, n_filters=20, max_freq=0.5`` (60 features, 0-4 kHz).
   """
   # Build the host constants now so a bad setting fails before compiling.
   lfcc_lib.hamming_window(win_length, n_fft)
-  lfcc_lib.linear_filterbank(sample_rate, n_fft, n_filters)
+  lfcc_lib.linear_filterbank(sample_rate, n_fft, n_filters, min_freq,
+                             max_freq)
   if num_coef is not None and not 0 < num_coef <= n_filters:
     raise ValueError(f"num_coef={num_coef} must lie in [1, n_filters="
                      f"{n_filters}].")
@@ -77,7 +80,8 @@ def lfcc_frontend(sample_rate: int, n_fft: int = 512, win_length: int = 320,
         to_float(audio), sample_rate=sample_rate, n_fft=n_fft,
         win_length=win_length, hop_length=hop_length, n_filters=n_filters,
         num_coef=num_coef, pre_emphasis=pre_emphasis,
-        with_energy=with_energy, with_deltas=with_deltas)
+        with_energy=with_energy, with_deltas=with_deltas,
+        min_freq=min_freq, max_freq=max_freq)
 
   return frontend
 

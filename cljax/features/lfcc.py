@@ -54,21 +54,27 @@ FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
 @functools.lru_cache(maxsize=32)
-def linear_filterbank(sample_rate: int, n_fft: int,
-                      n_filters: int) -> np.ndarray:
-  """Linear triangular filterbank ``[n_fft // 2 + 1, n_filters]``, float32.
+def linear_filterbank(sample_rate: int, n_fft: int, n_filters: int,
+                      min_freq: float = 0.0, max_freq: float = 1.0
+                      ) -> np.ndarray:
+  """Linear triangular filterbank ``[num_bins, n_filters]``, float32.
 
   Reproduces the official construction in float32: bin frequencies
-  ``f = sr / 2 * linspace(0, 1, n_fft // 2 + 1)``, band edges
-  ``linspace(0, sr / 2, n_filters + 2)``, and filter ``m`` is MATLAB's
+  ``f = sr / 2 * linspace(min_freq, max_freq, num_bins)``, band edges
+  ``linspace(min(f), max(f), n_filters + 2)``, and filter ``m`` is MATLAB's
   ``trimf(f, [e_m, e_{m+1}, e_{m+2}])``: ``(f - a) / (b - a)`` on ``(a, b)``,
   ``(c - f) / (c - b)`` on ``(b, c)``, exactly 1 at ``f == b``, 0 elsewhere.
+  ``num_bins`` is ``n_fft // 2 + 1`` for the full band; a band limited by
+  ``min_freq``/``max_freq`` (fractions of Nyquist) keeps the bins
+  :func:`band_bins` gives, as the NII code does (the LFCC-LCNN baseline
+  uses ``max_freq=0.5``: 0-4 kHz at 16 kHz).
   """
   if n_filters < 1:
     raise ValueError(f"lfcc: n_filters={n_filters} must be >= 1 "
                      "(config.frontend.n_filters).")
+  low, high = band_bins(n_fft, min_freq, max_freq)
   freqs = (np.float32(sample_rate / 2)
-           * np.linspace(0, 1, n_fft // 2 + 1, dtype=np.float32))
+           * np.linspace(min_freq, max_freq, high - low, dtype=np.float32))
   edges = np.linspace(freqs.min(), freqs.max(), n_filters + 2,
                       dtype=np.float32)
   bank = np.zeros((freqs.size, n_filters), np.float32)
@@ -80,6 +86,21 @@ def linear_filterbank(sample_rate: int, n_fft: int,
     bank[falling, m] = (c - freqs[falling]) / (c - b)
     bank[freqs == b, m] = 1.0
   return bank
+
+
+def band_bins(n_fft: int, min_freq: float = 0.0,
+              max_freq: float = 1.0) -> tuple[int, int]:
+  """The FFT bins ``[low, high)`` of a band given as fractions of Nyquist.
+
+  As the NII LFCC: ``int(fraction * (n_fft // 2 + 1))`` at both ends.
+  """
+  if not 0 <= min_freq < max_freq <= 1:
+    raise ValueError(
+        f"lfcc: min_freq={min_freq}, max_freq={max_freq} must satisfy "
+        "0 <= min_freq < max_freq <= 1 (fractions of the Nyquist frequency; "
+        "config.frontend.min_freq / max_freq).")
+  num_bins = n_fft // 2 + 1
+  return int(min_freq * num_bins), int(max_freq * num_bins)
 
 
 @functools.lru_cache(maxsize=32)
@@ -125,7 +146,8 @@ def lfcc(waveform: jnp.ndarray, *, sample_rate: int = 16000,
          n_fft: int = 512, win_length: int = 320, hop_length: int = 160,
          n_filters: int = 40, num_coef: int | None = None,
          pre_emphasis: float = 0.97, with_energy: bool = True,
-         with_deltas: bool = True,
+         with_deltas: bool = True, min_freq: float = 0.0,
+         max_freq: float = 1.0,
          log_floor: float = FLOAT32_EPS) -> jnp.ndarray:
   """LFCC (+ deltas) of a batch of waveforms; see the module docstring.
 
@@ -142,6 +164,8 @@ def lfcc(waveform: jnp.ndarray, *, sample_rate: int = 16000,
     pre_emphasis: coefficient of ``x[n] - a x[n-1]``; 0 disables it.
     with_energy: replace coefficient 0 by the log10 frame energy.
     with_deltas: append deltas and delta-deltas.
+    min_freq, max_freq: the band kept, as fractions of Nyquist (NII's
+      ``min_freq``/``max_freq``; the energy is that band's too).
     log_floor: added before log10.
 
   Returns:
@@ -173,7 +197,11 @@ def lfcc(waveform: jnp.ndarray, *, sample_rate: int = 16000,
   framed = padded[:, index] * jnp.asarray(hamming_window(win_length, n_fft))
   spectrum = jnp.fft.rfft(framed, n=n_fft, axis=-1)
   power = jnp.real(spectrum) ** 2 + jnp.imag(spectrum) ** 2  # [B, T, F]
-  bank = jnp.asarray(linear_filterbank(sample_rate, n_fft, n_filters))
+  low, high = band_bins(n_fft, min_freq, max_freq)
+  if (low, high) != (0, n_fft // 2 + 1):
+    power = power[..., low:high]
+  bank = jnp.asarray(linear_filterbank(sample_rate, n_fft, n_filters,
+                                       min_freq, max_freq))
   log_fb = jnp.log10(
       jnp.einsum("btf,fm->btm", power, bank, precision="highest")
       + log_floor)

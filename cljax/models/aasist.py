@@ -70,6 +70,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cljax.models import heads
+
 _BN_MOMENTUM = 0.9
 
 
@@ -213,6 +215,8 @@ class AASIST(nn.Module):
 
   Attributes:
     num_classes: classifier width (2).
+    head: ``"softmax"`` (a Dense classifier) or ``"oc_softmax"`` (one-class
+      softmax, trained with the OC loss); see ``heads.classifier_head``.
     first_conv: sinc filter length (made odd).
     filts: ``(sinc filters, block1 (in, out), block2, block3, block4)``.
     gat_dims, pool_ratios, temperatures: graph sizes, as the .conf files.
@@ -226,6 +230,7 @@ class AASIST(nn.Module):
   """
 
   num_classes: int = 2
+  head: str = "softmax"
   first_conv: int = 128
   filts: Sequence[Any] = (70, (1, 32), (32, 32), (32, 64), (64, 64))
   gat_dims: Sequence[int] = (64, 32)
@@ -308,7 +313,8 @@ class AASIST(nn.Module):
          jnp.max(jnp.abs(out_s), axis=1), jnp.mean(out_s, axis=1),
          master[:, 0]], axis=-1).astype(jnp.float32)
     embedding = nn.Dropout(0.5, deterministic=not drop_train)(hidden)
-    logits = nn.Dense(self.num_classes, name="classifier")(embedding)
+    logits = heads.classifier_head(self, embedding, self.head,
+                                   self.num_classes)
     return logits, embedding
 
 

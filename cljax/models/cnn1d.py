@@ -13,6 +13,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cljax.models import heads
+
 
 class CNN1D(nn.Module):
   r"""Three 1-D conv blocks, mean+std pooling, an embedding and a classifier.
@@ -32,6 +34,8 @@ class CNN1D(nn.Module):
 
   Attributes:
     num_classes: output classes (set from the stream by ``make_model``).
+    head: ``"softmax"`` (a Dense classifier) or ``"oc_softmax"`` (one-class
+      softmax, trained with the OC loss); see ``heads.classifier_head``.
     channels: conv widths, one conv block each.
     kernel_size: conv kernel length in frames.
     strides: conv stride per block (an int applies to all blocks).
@@ -43,6 +47,7 @@ class CNN1D(nn.Module):
   """
 
   num_classes: int = 2
+  head: str = "softmax"
   channels: Sequence[int] = (64, 64, 64)
   kernel_size: int = 5
   strides: int | Sequence[int] = 1
@@ -88,5 +93,6 @@ class CNN1D(nn.Module):
     if self.dropout_rate > 0:
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     embedding = x
-    logits = nn.Dense(self.num_classes, name="classifier")(embedding)
+    logits = heads.classifier_head(self, embedding, self.head,
+                                   self.num_classes)
     return logits, embedding

@@ -49,6 +49,7 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
 # Defaults of the official HM-Conformer arguments.py (r_real, r_fake, alpha).
 M_REAL = 0.9
@@ -59,10 +60,13 @@ ALPHA = 20.0
 HM_CONFORMER_LOSS_WEIGHTS = (0.4, 0.3, 0.2, 0.1, 0.1)
 BONA_FIDE = 0
 
+HEADS = ("softmax", "oc_softmax")
+
 __all__ = [
     "OCSoftmax", "oc_softmax_per_example", "oc_softmax_loss", "oc_logits",
-    "hm_conformer_per_example", "hm_conformer_loss", "HM_CONFORMER_LOSS_WEIGHTS", "M_REAL", "M_FAKE",
-    "ALPHA",
+    "hm_conformer_per_example", "hm_conformer_loss",
+    "HM_CONFORMER_LOSS_WEIGHTS", "M_REAL", "M_FAKE", "ALPHA", "HEADS",
+    "classifier_head", "training_loss_per_example",
 ]
 
 
@@ -161,3 +165,55 @@ def hm_conformer_loss(head_cos: jnp.ndarray, labels: jnp.ndarray,
   """
   return jnp.mean(hm_conformer_per_example(head_cos, labels, weights,
                                            m_real, m_fake, alpha))
+
+
+def classifier_head(module: nn.Module, embedding: jnp.ndarray, head: str,
+                    num_classes: int) -> jnp.ndarray:
+  """The last layer of a detector, named ``classifier``: logits ``[B, C]``.
+
+  Call it inside a compact ``__call__``; ``module`` is the calling model
+  (it owns the layer and receives the sown cosines).
+
+  * ``"softmax"``: ``Dense(num_classes)`` (2 classes = binary logistic
+    regression on the logit difference, i.e. BCE).
+  * ``"oc_softmax"``: :class:`OCSoftmax`; the cosine is sown as
+    ``("intermediates", "head_cos")`` ``[B, 1]`` so the train step uses the
+    OC-softmax loss (:func:`training_loss_per_example`), and the logits are
+    :func:`oc_logits` of it.
+  """
+  if head == "softmax":
+    return nn.Dense(num_classes, name="classifier")(embedding)
+  if head == "oc_softmax":
+    if num_classes != 2:
+      raise ValueError(
+          f"config.model.head='oc_softmax' is a binary head (bona fide vs "
+          f"spoof) but the stream has {num_classes} classes; use "
+          "head='softmax'.")
+    cos = OCSoftmax(name="classifier")(embedding)
+    module.sow("intermediates", "head_cos", cos[:, None])
+    return oc_logits(cos)
+  raise ValueError(f"config.model.head={head!r}: choose one of "
+                   f"{list(HEADS)}.")
+
+
+def training_loss_per_example(model: nn.Module, logits: jnp.ndarray,
+                              intermediates, labels: jnp.ndarray
+                              ) -> jnp.ndarray:
+  """The per-example training loss a model asks for, ``float[B]``.
+
+  A model that sows OC-softmax cosines ``("intermediates", "head_cos")
+  [B, H]`` trains on :func:`hm_conformer_per_example` over those heads,
+  weighted by its ``loss_weights`` field (HM-Conformer: 0.4, 0.3, 0.2, 0.1,
+  0.1; one OC head: 1) with its margins; any other model on softmax
+  cross-entropy of ``logits``. ``intermediates`` is the collection the
+  model's ``apply(..., mutable=["intermediates"])`` returned (or ``{}``).
+  """
+  sown = (intermediates or {}).get("head_cos")
+  if sown is None:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  head_cos = sown[-1]  # sow appends to a tuple; one call per forward pass
+  weights = getattr(model, "loss_weights", None) or (1.0,) * head_cos.shape[1]
+  return hm_conformer_per_example(
+      head_cos, labels, weights,
+      getattr(model, "m_real", M_REAL), getattr(model, "m_fake", M_FAKE),
+      getattr(model, "alpha", ALPHA))

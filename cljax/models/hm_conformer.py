@@ -51,19 +51,21 @@ frames). With :math:`d = 128`:
 Trainable parameters: **2,733,184** = encoder 2,574,592 + MCA 116,352 +
 heads 42,240 (as the official model; tested).
 
-Outputs: ``(logits [B, 2], embedding [B, 128])``; ``logits`` are the MCA
+Outputs: ``(logits [B, 2], embedding [B, 64])``; ``logits`` are the MCA
 head's OC cosine as 2-column logits (:func:`cljax.models.heads.oc_logits`,
-genuine = class 0). The five heads' cosines ``[B, 5]`` are sown as
+genuine = class 0), and ``embedding`` is what that head's OC-softmax reads:
+the 64-d head-4 projection of the MCA output (so methods that act on the
+classifier, RWM/OWM/iCaRL/CoReD, see the classifier's own input). The five heads' cosines ``[B, 5]`` are sown as
 ``("intermediates", "head_cos")`` and the frame counts (input, after
 subsampling, after each block; CLS tokens excluded) as ``("encoder",
 "frames")`` inside ``intermediates`` (use ``mutable=["intermediates"]``):
 401, 200, 200, 100, 100, 50, 50, 50 for 4 s.
 
 cljax convention: the main head's OC-softmax module is named ``classifier``
-so its direction sits at ``('classifier', 'kernel')`` (``[64, 1]``); unlike
-the Dense classifiers its input is the 64-d head-4 projection of
-``embedding``, not ``embedding`` itself (OC-softmax has no bias and no
-class-per-column kernel).
+so its direction sits at ``('classifier', 'kernel')`` (``[64, 1]``: no bias
+and one column, not one per class). The train step trains the five heads
+with their weights (``loss_weights``) through
+:func:`cljax.models.heads.training_loss_per_example`.
 
 ``faithful=True`` reproduces the official test-time quirk that lives at model
 input: the LFCC frame mask (torchaudio ``FrequencyMasking(20)`` on ``[B, T,
@@ -342,6 +344,8 @@ class HMConformer(nn.Module):
     frame_mask_max: width bound of the batch-shared training frame mask
       (official 20; 0 = off). Needs the ``'dropout'`` rng in training.
     faithful: also apply the frame mask at test time (official quirk).
+    loss_weights: the heads' loss weights [CLS@2, CLS@4, CLS@6, pooled,
+      MCA] (official 0.4, 0.3, 0.2, 0.1, 0.1).
     dtype: computation dtype (``jnp.bfloat16`` for mixed precision);
       parameters stay float32, OC cosines are computed in float32.
   """
@@ -361,6 +365,7 @@ class HMConformer(nn.Module):
   alpha: float = heads.ALPHA
   frame_mask_max: int = 0
   faithful: bool = False
+  loss_weights: tuple[float, ...] = heads.HM_CONFORMER_LOSS_WEIGHTS
   dtype: Any = jnp.float32
 
   def _frame_mask(self, x: jnp.ndarray, train: bool) -> jnp.ndarray:
@@ -411,4 +416,4 @@ class HMConformer(nn.Module):
     head_cos.append(cos)
     self.sow("intermediates", "head_cos", jnp.stack(head_cos, axis=1))
     logits = heads.oc_logits(cos, self.m_real, self.m_fake, self.alpha)
-    return logits, embedding.astype(jnp.float32)
+    return logits, main.astype(jnp.float32)

@@ -47,6 +47,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cljax.models import heads
+
 _BN_MOMENTUM = 0.9
 
 
@@ -109,11 +111,14 @@ class LCNN(nn.Module):
 
   Attributes:
     num_classes: classifier width (2 in cljax; 1 = official BCE logit).
+    head: ``"softmax"`` (a Dense classifier) or ``"oc_softmax"`` (one-class
+      softmax, trained with the OC loss); see ``heads.classifier_head``.
     dropout_rate: dropout after the conv stack (official 0.7).
     dtype: computation dtype (``jnp.bfloat16`` for mixed precision).
   """
 
   num_classes: int = 2
+  head: str = "softmax"
   dropout_rate: float = 0.7
   dtype: Any = jnp.float32
 
@@ -169,5 +174,6 @@ class LCNN(nn.Module):
     lstm = BLSTM(hidden.shape[-1], self.dtype, name="blstm0")(hidden)
     lstm = BLSTM(hidden.shape[-1], self.dtype, name="blstm1")(lstm)
     embedding = jnp.mean((lstm + hidden).astype(jnp.float32), axis=1)
-    logits = nn.Dense(self.num_classes, name="classifier")(embedding)
+    logits = heads.classifier_head(self, embedding, self.head,
+                                   self.num_classes)
     return logits, embedding

@@ -12,6 +12,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cljax.models import heads
+
 
 class MLP(nn.Module):
   r"""Dense -> ReLU layers, then a linear ``classifier``.
@@ -26,12 +28,15 @@ class MLP(nn.Module):
 
   Attributes:
     num_classes: output classes (set from the stream by ``make_model``).
+    head: ``"softmax"`` (a Dense classifier) or ``"oc_softmax"`` (one-class
+      softmax, trained with the OC loss); see ``heads.classifier_head``.
     hidden_sizes: widths of the hidden layers; the last is the embedding.
     dropout_rate: dropout after each hidden layer in training; > 0 needs the
       ``'dropout'`` rng in ``apply``.
   """
 
   num_classes: int = 2
+  head: str = "softmax"
   hidden_sizes: Sequence[int] = (256,)
   dropout_rate: float = 0.0
 
@@ -50,5 +55,6 @@ class MLP(nn.Module):
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     embedding = x
-    logits = nn.Dense(self.num_classes, name="classifier")(embedding)
+    logits = heads.classifier_head(self, embedding, self.head,
+                                   self.num_classes)
     return logits, embedding

@@ -206,6 +206,12 @@ def rwm(signs: Sequence[float] | None = None, *, num_classes: int | None = None,
       if q is None:
         return _projection.rotate_well_posed(grad, projector, angles["beta"])
       return _projection.rotate_faithful(grad, projector, q, angles["beta"])
+    if grad.shape[-1] != logits.shape[-1]:
+      raise ValueError(
+          f"rwm(per_class=True) splits a softmax classifier's kernel gradient "
+          f"by class, but this kernel has {grad.shape[-1]} column(s) for "
+          f"{logits.shape[-1]} classes (an OC-softmax head?): set "
+          "config.strategy.per_class=False.")
     parts = _projection.cross_entropy_kernel_grad_parts(
         features, logits, labels, logits.shape[-1])
     return _projection.rotate_groups(grad, parts, angles["class_beta"],

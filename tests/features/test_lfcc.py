@@ -32,7 +32,8 @@ ATOL, RTOL = 5e-4, 1e-5
 
 
 def _reference_lfcc(x, n_fft=512, win=320, hop=160, n_filters=40,
-                    with_energy=True, with_deltas=True, emphasis=0.97):
+                    with_energy=True, with_deltas=True, emphasis=0.97,
+                    max_freq=1.0):
   """Official LFCC for one 1-D float waveform, float64 numpy/scipy."""
   x = np.asarray(x, np.float64)
   y = x.copy()
@@ -48,10 +49,14 @@ def _reference_lfcc(x, n_fft=512, win=320, hop=160, n_filters=40,
   for t in range(num_frames):
     frame = padded[t * hop:t * hop + n_fft] * full_window
     power[t] = np.abs(np.fft.rfft(frame)) ** 2
+  # NII's band limit: keep bins [0, int(max_freq * 257)) and relabel them
+  # f = sr/2 * linspace(0, max_freq, kept).
+  kept = int(max_freq * (n_fft // 2 + 1))
+  power = power[:, :kept]
   # trimf filters over f = sr/2 * linspace(0, 1, 257), edges linspace(0,
-  # sr/2, n_filters + 2).
-  f = SR / 2 * np.linspace(0, 1, n_fft // 2 + 1)
-  edges = np.linspace(0, SR / 2, n_filters + 2)
+  # sr/2, n_filters + 2) (full band).
+  f = SR / 2 * np.linspace(0, max_freq, kept)
+  edges = np.linspace(0, f.max(), n_filters + 2)
   bank = np.zeros((f.size, n_filters))
   for m in range(n_filters):
     a, b, c = edges[m:m + 3]
@@ -116,6 +121,8 @@ def test_matches_numpy_reference(length):
     {"n_filters": 20, "with_energy": False},
     {"with_deltas": False},
     {"n_fft": 400, "win": 400, "hop": 200},
+    # The LFCC-LCNN baseline's front end (NII, 0-4 kHz).
+    {"n_fft": 1024, "n_filters": 20, "max_freq": 0.5},
 ])
 def test_matches_reference_other_settings(kwargs):
   waves = _signals(8000, batch=2, seed=1)
@@ -189,3 +196,10 @@ def test_make_frontend_lfcc_int16_and_fields():
     make_frontend({"name": "lfcc", "win_length": 1024}, SR)
   with pytest.raises(registry.ConfigError, match="config.frontend"):
     make_frontend({"name": "lfcc", "num_coef": 41}, SR)
+
+
+def test_band_limits_out_of_range_name_the_fields():
+  with pytest.raises(ValueError, match="config.frontend.min_freq / max_freq"):
+    lfcc(np.zeros((1, 1600), np.float32), max_freq=1.5)
+  with pytest.raises(ValueError, match="0 <= min_freq < max_freq"):
+    lfcc(np.zeros((1, 1600), np.float32), min_freq=0.5, max_freq=0.5)

@@ -70,3 +70,25 @@ def test_oc_softmax_module_is_a_cosine_of_normalised_vectors():
   np.testing.assert_allclose(module.apply(variables, 3.0 * x), cos, atol=1e-6)
   scaled = {"params": {"kernel": 7.0 * variables["params"]["kernel"]}}
   np.testing.assert_allclose(module.apply(scaled, x), cos, atol=1e-6)
+
+
+def test_classifier_head_rejects_unknown_heads_and_multiclass_oc():
+  import pytest  # pylint: disable=g-import-not-at-top
+  from cljax.models import MLP  # pylint: disable=g-import-not-at-top
+  x = jnp.ones((2, 3))
+  with pytest.raises(ValueError, match="config.model.head='arcface'"):
+    MLP(num_classes=2, hidden_sizes=(), head="arcface").init(
+        jax.random.PRNGKey(0), x)
+  with pytest.raises(ValueError, match="binary head .* 3 classes"):
+    MLP(num_classes=3, hidden_sizes=(), head="oc_softmax").init(
+        jax.random.PRNGKey(0), x)
+
+
+def test_training_loss_is_cross_entropy_without_sown_heads():
+  logits = jnp.array([[2.0, -1.0], [0.5, 0.25]])
+  labels = jnp.array([1, 0])
+  # -log softmax: log(1 + e^3) and log(1 + e^-0.25).
+  expected = [np.log1p(np.exp(3.0)), np.log1p(np.exp(-0.25))]
+  np.testing.assert_allclose(
+      heads.training_loss_per_example(None, logits, {}, labels), expected,
+      rtol=1e-6)

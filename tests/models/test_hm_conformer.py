@@ -90,7 +90,11 @@ def test_logits_come_from_the_mca_head_and_all_heads_are_sown():
   np.testing.assert_allclose(_jit_apply()(variables, _features())[0], logits,
                              atol=1e-6)
   head_cos = state["intermediates"]["head_cos"][0]
-  assert logits.shape == (4, 2) and embedding.shape == (4, 32)
+  assert logits.shape == (4, 2)
+  # The embedding is what the classifier (the main OC head) reads.
+  assert embedding.shape == (4, SMALL["head_dim"])
+  assert variables["params"]["classifier"]["kernel"].shape == (
+      SMALL["head_dim"], 1)
   assert head_cos.shape == (4, 5)
   assert np.all(np.abs(head_cos) <= 1.0 + 1e-6)
   np.testing.assert_allclose(logits, heads.oc_logits(head_cos[:, 4]),
@@ -157,3 +161,35 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(ValueError, match="binary"):
     jax.eval_shape(HMConformer(num_classes=3).init, jax.random.PRNGKey(0),
                    jnp.zeros((1, 41, 120)))
+
+
+def test_the_train_step_trains_the_five_heads_with_their_weights():
+  from cljax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from cljax.state import create_train_state  # pylint: disable=g-import-not-at-top
+  from cljax.strategies import Strategy  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  model = HMConformer(**SMALL, dropout_rate=0.0, emb_dropout=0.0,
+                      mca_dropout=0.0)
+  variables = _small_variables()
+  x = np.asarray(_features())
+  labels = np.array([0, 1, 0, 1], np.int32)
+  # The loss by hand: a train-mode forward pass (batch statistics of this
+  # batch) and the official weighted sum of the five heads' OC losses.
+  _, state = model.apply(variables, jnp.asarray(x), train=True,
+                         mutable=["batch_stats", "intermediates"])
+  expected = heads.hm_conformer_loss(state["intermediates"]["head_cos"][0],
+                                     jnp.asarray(labels))
+  tx = optax.sgd(0.0)
+  # Copies: the step donates its state, and the variables are cached.
+  train_state = create_train_state(
+      params=jax.tree.map(jnp.copy, variables["params"]),
+      batch_stats=jax.tree.map(jnp.copy, variables["batch_stats"]),
+      tx=tx, strategy_state={}, rng=jax.random.PRNGKey(0))
+  mesh = step_lib.make_mesh()
+  train_step = step_lib.make_train_step(
+      model=model, frontend=lambda features: features,
+      strategy=Strategy("finetune"), tx=tx, mesh=mesh)
+  _, metrics = train_step(train_state, step_lib.put_batch(
+      {"audio": x, "label": labels}, mesh))
+  np.testing.assert_allclose(float(metrics["loss"]), float(expected),
+                             rtol=1e-4)
