@@ -3,8 +3,8 @@
 A config file in ``configs/`` starts from ``base_config()`` and overrides
 fields; the returned ConfigDict is locked, so a misspelt field fails with the
 list of fields that exist. Component blocks (``data.stream``, ``frontend``,
-``model``, ``strategy``) hold a ``name`` plus that component's own fields,
-which are checked against the component's signature when it is built.
+``augment``, ``model``, ``strategy``) hold a ``name`` plus that component's
+own fields, which are checked against the component's signature when it is built.
 ``validate`` checks values before anything is built or compiled.
 """
 
@@ -59,6 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.eval_hop_seconds = 0.0
 
   config.frontend = ml_collections.ConfigDict({"name": "logmel"})
+  # Waveform augmentation inside the train step (cljax.features.augment):
+  # "none" or "coloured_noise" (HM-Conformer's online noise).
+  config.augment = ml_collections.ConfigDict({"name": "none"})
   config.model = ml_collections.ConfigDict({"name": "cnn1d"})
   config.strategy = ml_collections.ConfigDict({"name": "finetune"})
 
@@ -117,7 +120,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   Component blocks are checked for their ``name`` here and for their fields
   when they are built (against the factory's signature).
   """
-  for block in ("data.stream", "frontend", "model", "strategy"):
+  for block in ("data.stream", "frontend", "augment", "model", "strategy"):
     value = _field(config, block)
     _require(isinstance(value, ml_collections.ConfigDict) and "name" in value,
              block, value, "a block with a 'name' field")

@@ -64,8 +64,10 @@ def genuine_log_odds(logits: jax.Array) -> jax.Array:
 
 def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Array],
                     strategy: Strategy, tx: optax.GradientTransformation,
-                    mesh: Mesh) -> Callable[[TrainState, Batch],
-                                            tuple[TrainState, dict[str, jax.Array]]]:
+                    mesh: Mesh, augment: Callable[[jax.Array, jax.Array],
+                                                  jax.Array] | None = None
+                    ) -> Callable[[TrainState, Batch],
+                                  tuple[TrainState, dict[str, jax.Array]]]:
   """Returns ``train_step(state, batch) -> (state, metrics)``, jitted.
 
   The classification loss is the model's own
@@ -81,6 +83,8 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
       already be part of ``tx``.
     tx: ``optax.chain(strategy.tx, optimizer)`` (the state's optimizer).
     mesh: the device mesh; the batch is sharded on its ``data`` axis.
+    augment: ``(key, audio) -> audio`` applied to the training waveforms
+      before the front end (``cljax.features.augment``), or None.
   """
 
   def apply_model(params, batch_stats, features, *, train, dropout_rng=None):
@@ -108,7 +112,11 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
     return model_loss(logits, intermediates, batch["label"])
 
   def loss_fn(params, state: TrainState, batch: Batch, dropout_rng):
-    features = frontend(batch["audio"])
+    audio = batch["audio"]
+    if augment is not None:
+      # Derived, not split, so runs without augmentation keep their keys.
+      audio = augment(jax.random.fold_in(dropout_rng, 2), audio)
+    features = frontend(audio)
     (logits, embedding), batch_stats, intermediates = apply_model(
         params, state.batch_stats, features, train=True,
         dropout_rng=dropout_rng)
@@ -177,7 +185,9 @@ def make_train_step(*, model: nn.Module, frontend: Callable[[jax.Array], jax.Arr
 
 def make_eval_step(*, model: nn.Module,
                    frontend: Callable[[jax.Array], jax.Array],
-                   mesh: Mesh, strategy: Strategy | None = None
+                   mesh: Mesh, strategy: Strategy | None = None,
+                   augment: Callable[[jax.Array, jax.Array],
+                                     jax.Array] | None = None
                    ) -> Callable[..., dict[str, jax.Array]]:
   """Returns ``eval_step(variables, audio, extras=None) -> {scores,
   predictions}``, jitted.
@@ -185,11 +195,14 @@ def make_eval_step(*, model: nn.Module,
   ``scores`` are genuine log-odds (higher = more genuine), as EER expects.
   When ``strategy.eval_logits`` is set (iCaRL's nearest-mean classifier),
   ``extras`` must be ``(strategy_state, buffer)`` and the scores come from
-  the logits it returns.
+  the logits it returns. ``augment`` (a recipe's test-time quirk, off by
+  default) is applied with a fixed key, so scores stay deterministic.
   """
   eval_logits = strategy.eval_logits if strategy is not None else None
 
   def eval_step(variables, audio, extras):
+    if augment is not None:
+      audio = augment(jax.random.PRNGKey(0), audio)
     logits, embedding = model.apply(variables, frontend(audio), train=False)
     if eval_logits is not None:
       strategy_state, buffer = extras

@@ -88,6 +88,28 @@ def test_an_oc_softmax_head_trains_on_the_oc_loss():
   assert abs(float(cross_entropy) - float(expected_loss)) > 1e-3
 
 
+def test_augment_changes_what_the_train_step_sees_not_what_eval_sees():
+  strategy = Strategy("finetune")
+  model, params, batch, state, _, mesh = _setup(strategy)
+  seen = {}
+
+  def augment(key, audio):
+    seen["key"] = key
+    return jnp.zeros_like(audio)  # The model sees silence.
+
+  train_step = step_lib.make_train_step(
+      model=model, frontend=lambda audio: audio, strategy=strategy,
+      tx=optax.chain(strategy.tx, optax.sgd(0.1)), mesh=mesh,
+      augment=augment)
+  _, metrics = train_step(state, step_lib.put_batch(batch, mesh))
+  silent = {**batch, "audio": np.zeros_like(batch["audio"])}
+  assert float(metrics["loss"]) == pytest.approx(
+      float(_cross_entropy(model, params, silent)), abs=1e-6)
+  assert float(metrics["loss"]) != pytest.approx(
+      float(_cross_entropy(model, params, batch)), abs=1e-3)
+  assert "key" in seen
+
+
 def test_strategy_tx_sees_the_embedding_and_can_change_the_update():
   seen = {}
 
