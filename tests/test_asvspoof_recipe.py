@@ -112,3 +112,23 @@ def test_rwm_runs_with_hm_conformer_in_a_continual_config(tmp_path):
   train.train_and_evaluate(config, workdir)
   eer = np.asarray(_results(workdir)["metrics"]["eer"]["matrix"], float)
   assert eer.shape == (2, 2) and np.all(np.isfinite(eer))
+
+
+@pytest.mark.parametrize("backbone", ["hmconformer", "lcnn"])
+def test_silent_clips_get_finite_scores_and_stay_silent_under_noise(backbone):
+  from cljax import step as step_lib  # pylint: disable=g-import-not-at-top
+  from cljax.features import augment as augment_lib  # pylint: disable=g-import-not-at-top
+  config = _load_config("hmconformer_asvspoof", f"{backbone},small")
+  frontend = make_frontend(config.frontend, 16000)
+  model = make_model(config.model, 2)
+  audio = np.zeros((2, 8000), np.int16)
+  audio[1, :400] = 1000  # a short click, zero elsewhere
+  # Coloured noise scales with the clip's RMS: silence stays silence.
+  noisy = augment_lib.add_coloured_noise(jax.random.PRNGKey(0), audio,
+                                         sample_rate=16000)
+  np.testing.assert_array_equal(np.asarray(noisy)[0], 0.0)
+  variables = model.init(jax.random.PRNGKey(0), frontend(jnp.asarray(audio)))
+  eval_step = step_lib.make_eval_step(model=model, frontend=frontend,
+                                      mesh=step_lib.make_mesh())
+  scores = np.asarray(eval_step(variables, jnp.asarray(audio))["scores"])
+  assert scores.shape == (2,) and np.all(np.isfinite(scores))
