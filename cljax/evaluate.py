@@ -14,12 +14,15 @@ utterance (score = genuine log-odds, higher = more genuine) plus
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
 from absl import app, flags
+import jax
 import ml_collections
 from ml_collections import config_flags
+import orbax.checkpoint as ocp
 
 from cljax import config_schema
 from cljax import metrics as metrics_lib
@@ -32,8 +35,10 @@ _TASK = flags.DEFINE_integer("task", None, "Use the checkpoint saved at the "
                              "end of this task (0-based).")
 _STEP = flags.DEFINE_integer("step", None, "Use the checkpoint at this global "
                              "step.")
-_SPLIT = flags.DEFINE_string("split", None, "Split to score (default: the "
-                             "config's data.eval_split).")
+_SPLIT = flags.DEFINE_string(
+    "split", None, "Split to score: cljax.evaluate: a split of the stream's "
+    "tasks (default: the config's data.eval_split); cljax.score: the "
+    "corpus's split (see its docstring).")
 _OUT = flags.DEFINE_string("out", None, "Output folder (default "
                            "<workdir>/scores/<checkpoint>).")
 _CONFIG = config_flags.DEFINE_config_file(
@@ -69,18 +74,118 @@ def _flatten(tree, config, prefix=""):
   return flat
 
 
+def _saved_steps(folder: str) -> list[int]:
+  if not os.path.isdir(folder):
+    return []
+  return sorted(int(d) for d in os.listdir(folder) if d.isdigit())
+
+
+def _leaf_shapes(tree) -> dict[str, tuple[int, ...]]:
+  """``{path: shape}`` of a pytree's leaves (arrays or orbax metadata)."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(leaf.shape)
+          for path, leaf in leaves}
+
+
+def _differences(fresh: dict, saved: dict) -> list[str]:
+  lines = [f"{p}: checkpoint {saved[p]}, config {fresh[p]}"
+           for p in fresh if p in saved and saved[p] != fresh[p]]
+  lines += [f"{p}: only in the config's model" for p in fresh
+            if p not in saved]
+  lines += [f"{p}: only in the checkpoint" for p in saved if p not in fresh]
+  return lines
+
+
+def check_checkpoint_matches(state, checkpoint_dir: str,
+                             model_name: str) -> None:
+  """ConfigError unless the checkpoint's params/batch_stats have the tree
+  and shapes of ``state``'s (the model built from the config).
+
+  Read from the checkpoint's metadata, before restoring, so that a
+  mismatch is named instead of surfacing as an orbax traceback.
+  """
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)  # orbax warns about a metadata file.
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      metadata = checkpointer.metadata(os.path.join(checkpoint_dir, "state"))
+  finally:
+    absl_logger.setLevel(level)
+  saved = getattr(metadata, "item_metadata", metadata)
+  for name in ("params", "batch_stats"):
+    diff = _differences(_leaf_shapes(getattr(state, name)),
+                        _leaf_shapes(saved.get(name) or {}))
+    if diff:
+      raise ConfigError(
+          f"{checkpoint_dir}: its {name} do not match the model the config "
+          f"builds (config.model.name={model_name!r}): "
+          f"{len(diff)} difference(s), first: " + "; ".join(diff[:4]) +
+          ". Score with the run's own config (drop --config) or a --config "
+          "whose config.model (architecture, sizes) and number of classes "
+          "are the run's.")
+
+
+def require_checkpoints(workdir: str) -> None:
+  """FileNotFoundError unless ``workdir`` holds a checkpoint (checked before
+  anything is built, and without creating the checkpoint folders)."""
+  root = os.path.join(workdir, "checkpoints")
+  if not (_saved_steps(os.path.join(root, "latest"))
+          or _saved_steps(os.path.join(root, "tasks"))):
+    raise FileNotFoundError(
+        f"--workdir={workdir}: no checkpoint under {root}. A run saves one "
+        "every config.train.checkpoint_every steps and at each task end: "
+        "let it train (or resume it with python -m cljax.main --workdir="
+        f"{workdir} --config=...) before scoring.")
+
+
+def restore_checkpoint(exp: train.Experiment, workdir: str, *,
+                       task: int | None = None, step: int | None = None):
+  """``(state, label)``: the run's checkpoint at the end of ``task``, at
+  global ``step`` or the newest; ``label`` is ``task<T>``/``step<S>``.
+
+  Raises:
+    FileNotFoundError: the workdir has no checkpoint, or not the one asked.
+    ConfigError: the checkpoint's model does not match ``exp``'s config.
+  """
+  require_checkpoints(workdir)
+  fresh = train.initial_state(exp)
+  checkpointer = Checkpointer(workdir)
+  try:
+    if task is not None:
+      directory, index = checkpointer.tasks.directory, task
+    else:
+      directory = checkpointer.latest.directory
+      index = step if step is not None else checkpointer.latest_step()
+    checkpoint_dir = os.path.join(str(directory), str(index))
+    if os.path.isdir(checkpoint_dir):
+      check_checkpoint_matches(fresh, checkpoint_dir,
+                               str(exp.config.model.name))
+    try:
+      state, progress = checkpointer.restore(fresh, step=step, task=task)
+    except (FileNotFoundError, ConfigError):
+      raise
+    except Exception as error:  # pylint: disable=broad-except
+      raise ConfigError(
+          f"{checkpoint_dir} cannot be restored into the state the config "
+          f"builds ({type(error).__name__}: {str(error)[:300]}). Its params "
+          "match the config's model, so most likely the strategy's or the "
+          "optimizer's state differs (config.strategy / config.optimizer "
+          "are not the run's: drop --config or keep them), or the "
+          "checkpoint is damaged.") from error
+  finally:
+    checkpointer.close()
+  label = f"task{task}" if task is not None else f"step{progress['step']}"
+  return state, label
+
+
 def evaluate(workdir: str, config: ml_collections.ConfigDict, *,
              task: int | None = None, step: int | None = None,
              split: str | None = None, out: str | None = None) -> dict:
   """Scores every task of ``config``'s stream with a saved model."""
+  require_checkpoints(workdir)
   exp = train.build_experiment(config)
-  checkpointer = Checkpointer(workdir)
-  try:
-    state, progress = checkpointer.restore(train.initial_state(exp),
-                                           step=step, task=task)
-  finally:
-    checkpointer.close()
-  label = (f"task{task}" if task is not None else f"step{progress['step']}")
+  state, label = restore_checkpoint(exp, workdir, task=task, step=step)
   out = out or os.path.join(workdir, "scores", label)
   os.makedirs(out, exist_ok=True)
   split = split or config.data.eval_split

@@ -28,6 +28,7 @@ from cljax.metrics.registry import format_value
 from cljax.metrics.registry import get_metric
 from cljax.metrics.registry import Metric
 from cljax.metrics.registry import METRICS
+from cljax.metrics.tdcf import min_tdcf
 
 __all__ = [
     "METRICS",
@@ -48,6 +49,7 @@ __all__ = [
     "fwt",
     "get_metric",
     "in_domain",
+    "min_tdcf",
     "next_domain",
     "roc_auc",
     "summarize",
