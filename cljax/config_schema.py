@@ -40,6 +40,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.eval_seconds = 1.0        # first N seconds at test time
   config.data.pad_mode = "wrap"         # how short utterances are padded
   config.data.eval_split = "test"
+  # A groups.json from `python -m cljax.group`: train the stream's tasks in
+  # those groups (each group one task). Empty: the stream as it is.
+  config.data.groups = ""
   config.data.worker_count = 0          # grain worker processes (0: in-process)
   config.data.read_threads = 0          # prefetch threads (0: on demand)
   # The loader's in-memory cache of decoded records, per process (MiB; 0:

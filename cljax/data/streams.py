@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 from cljax import registry
 from cljax.data import corpus_streams
 from cljax.data.digits import digits_stream
+from cljax.data.grouped import grouped_stream
 from cljax.data.speech_stream import speech_benchmark_stream
 from cljax.data.stream import Stream
 from cljax.data.synthetic import synthetic_audio_stream
@@ -20,6 +21,8 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "evda_features": corpus_streams.evda_features,
     "speech_benchmark": speech_benchmark_stream,
     "digits": digits_stream,
+    # Another stream's tasks merged into groups (cljax.group writes these).
+    "grouped": grouped_stream,
 }
 
 

@@ -325,3 +325,51 @@ def plot_loss(train_records: Sequence[Mapping[str, Any]],
   ax.grid(alpha=0.3)
   ax.legend(loc="upper right", fontsize=8)
   return _save(fig, path)
+
+
+def plot_similarity(similarity, task_names: Sequence[str],
+                    path: str | os.PathLike[str], measure: str,
+                    groups: Sequence[Sequence[int]] = ()) -> str:
+  """Heatmap of a task-similarity matrix, tasks in stream order.
+
+  Cells are annotated; boxes outline the groups (``cluster``'s output).
+  """
+  values = np.asarray(similarity, np.float64)
+  T = len(task_names)
+  if values.shape != (T, T):
+    raise ValueError(f"similarity has shape {values.shape}, expected "
+                     f"({T}, {T}) for the task names.")
+  fig = Figure(figsize=(1.8 + 0.7 * T, 1.4 + 0.6 * T))
+  ax = fig.add_subplot()
+  image = ax.imshow(values, cmap=CMAP_NAME, interpolation="nearest")
+  fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+  for i in range(T):
+    for j in range(T):
+      ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center",
+              fontsize=7)
+  for members in groups:
+    if len(members) > 1 and members == list(range(members[0],
+                                                  members[-1] + 1)):
+      ax.add_patch(patches.Rectangle(
+          (members[0] - 0.5, members[0] - 0.5), len(members), len(members),
+          fill=False, edgecolor="black", linewidth=2))
+  ax.set_xticks(range(T), task_names, rotation=45, ha="right")
+  ax.set_yticks(range(T), task_names)
+  ax.set_title(f"Task similarity ({measure})")
+  return _save(fig, path)
+
+
+def plot_dendrogram(links, task_names: Sequence[str],
+                    path: str | os.PathLike[str], threshold: float,
+                    measure: str) -> str:
+  """The clustering's dendrogram with the cut threshold drawn."""
+  import scipy.cluster.hierarchy  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(2.0 + 0.6 * len(task_names), 3.5))
+  ax = fig.add_subplot()
+  scipy.cluster.hierarchy.dendrogram(
+      np.asarray(links), labels=list(task_names), ax=ax,
+      color_threshold=threshold, leaf_rotation=45)
+  ax.axhline(threshold, color="0.4", linestyle="--", linewidth=1)
+  ax.set_ylabel(f"distance ({measure})")
+  ax.set_title(f"Task groups: cut at {threshold:g}")
+  return _save(fig, path)
