@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from cljax import config_schema
+from cljax import distributed
 from cljax import metrics as metrics_lib
 from cljax.io.results import atomic_write_text
 from cljax.registry import ConfigError
@@ -74,8 +75,12 @@ def _comparable(config_dict: dict) -> str:
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
-                    force: bool) -> None:
-  """Creates the workdir, or checks an existing one holds this config."""
+                    force: bool, write: bool = True) -> None:
+  """Creates the workdir, or checks an existing one holds this config.
+
+  ``write=False`` (processes other than the main one) only checks, so every
+  process raises the same error; the main process moves and writes.
+  """
   path = os.path.join(workdir, CONFIG_FILE)
   resolved = json.loads(config.to_json_best_effort())
   if os.path.exists(path):
@@ -88,11 +93,14 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
             f"{workdir} holds a run of another config (fields differing: "
             f"{', '.join(differing[:10])}). Resume it with the same config, "
             "pick a new --workdir, or pass --force to move the old run aside.")
+      if not write:
+        return
       aside = f"{workdir.rstrip(os.sep)}.replaced-" + datetime.datetime.now(
           ).strftime("%Y%m%d-%H%M%S")
       shutil.move(workdir, aside)
       logging.warning("Moved the previous run in %s to %s.", workdir, aside)
-  atomic_write_text(path, json.dumps(resolved, indent=2, sort_keys=True))
+  if write:
+    atomic_write_text(path, json.dumps(resolved, indent=2, sort_keys=True))
 
 
 def _differences(a, b, prefix=""):
@@ -151,8 +159,14 @@ def run(config: ml_collections.ConfigDict, *, config_arg: str,
   if not config.config_name:
     config.config_name = config_name(config_arg)
   config_schema.validate(config, num_devices=jax.device_count())
+  if workdir is None and jax.process_count() > 1:
+    raise ConfigError(
+        "A multi-process run needs --workdir: a folder every process sees "
+        "at the same path (the default name holds each host's clock time).")
   workdir = os.path.abspath(workdir or default_workdir(config_arg))
-  prepare_workdir(config, workdir, force)
+  prepare_workdir(config, workdir, force,
+                  write=distributed.is_main_process())
+  distributed.sync("cljax_prepare_workdir")
   logging.info("Workdir: %s  devices: %s", os.path.abspath(workdir),
                jax.devices())
   results = train.train_and_evaluate(config, workdir)
@@ -169,7 +183,8 @@ def run(config: ml_collections.ConfigDict, *, config_arg: str,
           f"logs:        {os.path.join(workdir, 'train.jsonl')}, "
           f"{os.path.join(workdir, 'eval.jsonl')}",
       ])])
-  print(report, flush=True)
+  if distributed.is_main_process():
+    print(report, flush=True)
   return results
 
 

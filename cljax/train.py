@@ -36,15 +36,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from cljax import distributed
 from cljax import metrics as metrics_lib
 from cljax import registry
 from cljax import replay
 from cljax.data import codec_augment
+from cljax.data import grouped
 from cljax.data import loader
 from cljax.data import paths as data_paths
 from cljax.data.streams import make_stream
 from cljax.data.stream import Stream
 from cljax.features import make_frontend
+from cljax.features.augment import Augment, make_augment
 from cljax.io import plots
 from cljax.io.checkpoints import Checkpointer, restore_variables
 from cljax.io.results import ResultMatrix
@@ -82,6 +85,7 @@ class Experiment:
   steps_per_task: list[int]
   crop_length: int
   eval_length: int
+  augment: Augment = Augment()  # waveform augmentation (config.augment)
 
   @property
   def metric_names(self) -> list[str]:
@@ -119,12 +123,16 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
   """Builds every component; config errors surface here, before compiling."""
   mesh = step_lib.make_mesh()
   stream = make_stream(config.data.stream)
+  if config.data.groups:
+    stream = grouped.group_tasks(stream, grouped.load_groups(
+        config.data.groups, stream))
   if stream.synthetic:
     logging.warning(
         "\n%s\n  SYNTHETIC DATA: stream %r is procedurally generated audio, "
         "not speech.\n  Numbers from it test the machinery, not a detector."
         "\n%s", "!" * 72, stream.name, "!" * 72)
   frontend = make_frontend(config.frontend, stream.sample_rate)
+  augment = make_augment(config.augment, stream.sample_rate)
   model = make_model(config.model, stream.num_classes)
   strategy = make_strategy(config.strategy, StrategyContext(
       model=model, num_classes=stream.num_classes, num_tasks=len(stream),
@@ -143,7 +151,8 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
       config=config, stream=stream, mesh=mesh, frontend=frontend, model=model,
       strategy=strategy, tx=tx, steps_per_task=steps_per_task,
       crop_length=int(round(config.data.crop_seconds * stream.sample_rate)),
-      eval_length=int(round(config.data.eval_seconds * stream.sample_rate)))
+      eval_length=int(round(config.data.eval_seconds * stream.sample_rate)),
+      augment=augment)
 
 
 def initial_state(exp: Experiment) -> TrainState:
@@ -180,7 +189,7 @@ def initial_state(exp: Experiment) -> TrainState:
   state = create_train_state(params=params, batch_stats=batch_stats,
                              tx=exp.tx, strategy_state=strategy_state,
                              rng=state_rng, buffer=buffer)
-  return jax.device_put(state, step_lib.replicated(exp.mesh))
+  return distributed.replicate(state, exp.mesh)
 
 
 def train_example_spec(exp: Experiment) -> dict[str, jax.ShapeDtypeStruct]:
@@ -208,7 +217,8 @@ def evaluation_batches(exp: Experiment, split: str,
   """Device batches of a split of some tasks, in a fixed order, with mask."""
   for task_id in task_ids:
     for batch in _host_eval_batches(exp, task_id, split):
-      yield step_lib.put_batch(batch, exp.mesh)
+      yield step_lib.put_batch(distributed.local_rows(batch, exp.mesh),
+                               exp.mesh)
 
 
 def task_context(exp: Experiment, task_id: int) -> TaskContext:
@@ -236,7 +246,8 @@ def _scoring_batches(exp: Experiment, task_id: int, split: str
 def make_eval_step(exp: Experiment):
   """The jitted scoring step of ``exp`` (with its strategy's classifier)."""
   return step_lib.make_eval_step(model=exp.model, frontend=exp.frontend,
-                                 mesh=exp.mesh, strategy=exp.strategy)
+                                 mesh=exp.mesh, strategy=exp.strategy,
+                                 augment=exp.augment.test)
 
 
 def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
@@ -250,7 +261,9 @@ def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
             if exp.strategy.eval_logits is not None else ())
   outputs, labels, masks, utt_ids, utt_index = [], [], [], [], []
   for batch in _scoring_batches(exp, task_id, split):
-    audio = step_lib.put_batch({"audio": batch["audio"]}, exp.mesh)["audio"]
+    # Each process feeds its rows; the step returns every row's scores.
+    audio = step_lib.put_batch(distributed.local_rows(
+        {"audio": batch["audio"]}, exp.mesh), exp.mesh)["audio"]
     # Fetched once, below.
     outputs.append(eval_step(state.variables, audio, extras))
     labels.append(batch["label"])
@@ -358,6 +371,8 @@ class _Progress:
 
 def _save_results(exp: Experiment, workdir: str, results: ResultMatrix) -> None:
   """results.json, the CSVs and (optionally) the plots, from the matrix."""
+  if not distributed.is_main_process():  # Every process has the same matrix.
+    return
   results_dir = os.path.join(workdir, "results")
   results.save(results_dir)
   if not exp.config.output.plots:
@@ -402,12 +417,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                        workdir: str) -> ResultMatrix:
   """Runs (or resumes) the whole stream in ``workdir``; returns the results."""
   exp = build_experiment(config)
+  logging.info("%s", distributed.describe(exp.mesh))
   num_tasks = len(exp.stream)
   checkpointer = Checkpointer(workdir,
                               keep_latest=config.train.checkpoints_to_keep)
   train_step = step_lib.make_train_step(
       model=exp.model, frontend=exp.frontend, strategy=exp.strategy,
-      tx=exp.tx, mesh=exp.mesh)
+      tx=exp.tx, mesh=exp.mesh, augment=exp.augment.train)
   eval_step = make_eval_step(exp)
   state = initial_state(exp)
   results = ResultMatrix(task_names=exp.stream.task_names,
@@ -433,7 +449,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       workdir, tensorboard=config.output.tensorboard,
       wandb=({"project": config.output.wandb_project,
               "mode": config.output.wandb_mode, "config": config.to_dict()}
-             if config.output.wandb else None))
+             if config.output.wandb else None)
+  ) if distributed.is_main_process() else distributed.NullWriter()
   writer.truncate_after(progress["step"])
 
   def save(state: TrainState, task_end: int | None = None) -> str:
@@ -457,15 +474,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         num_steps = exp.steps_per_task[task_id]
         if progress["task_step"] == 0:
           if exp.strategy.start_task is not None:
-            state = exp.strategy.start_task(state, task_context(exp, task_id))
+            state = distributed.on_mesh(exp.strategy.start_task(
+                state, task_context(exp, task_id)), exp.mesh)
           if config.optimizer.reset_per_task and task_id > 0:
-            state = state.replace(opt_state=jax.device_put(
+            state = state.replace(opt_state=distributed.replicate(
                 reset_base_optimizer(exp.tx, state.opt_state, state.params),
-                step_lib.replicated(exp.mesh)))
+                exp.mesh))
         state = _fit_task(exp, state, train_step, task_id, num_steps,
                           progress, writer, checkpointer, save, stop)
         if exp.strategy.end_task is not None:
-          state = exp.strategy.end_task(state, task_context(exp, task_id))
+          state = distributed.on_mesh(exp.strategy.end_task(
+              state, task_context(exp, task_id)), exp.mesh)
         row, sizes = evaluate_all(exp, eval_step, state)
         results.add_row(row)
         for tested, values in enumerate(row):
@@ -498,7 +517,8 @@ def _fit_task(exp: Experiment, state: TrainState, train_step, task_id: int,
       exp.train_sources(task_id), batch_size=config.data.batch_size,
       crop_length=exp.crop_length, num_steps=num_steps,
       seed=config.seed * 1009 + task_id, pad_mode=config.data.pad_mode,
-      cache_bytes=config.data.cache_mb << 20)
+      cache_bytes=config.data.cache_mb << 20,
+      rows=distributed.process_slice(config.data.batch_size, exp.mesh))
   iterator = loader.train_iterator(dataset,
                                    worker_count=config.data.worker_count,
                                    read_threads=config.data.read_threads)
@@ -509,7 +529,8 @@ def _fit_task(exp: Experiment, state: TrainState, train_step, task_id: int,
                                      worker_count=config.data.worker_count,
                                      read_threads=config.data.read_threads,
                                      start_step=progress["task_step"])
-  bar = _Progress(config.output.progress, num_steps, progress["task_step"],
+  bar = _Progress(config.output.progress if distributed.is_main_process()
+                  else "none", num_steps, progress["task_step"],
                   f"task {task_id + 1}/{len(exp.stream)} {task_name}")
   pending: list[dict[str, jax.Array]] = []
   window_start = time.perf_counter()

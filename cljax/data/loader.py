@@ -191,9 +191,11 @@ class _CroppedBatches:
 
   def __init__(self, records: _EpochShuffled, *, batch_size: int,
                crop_length: int, num_steps: int, pad_mode: str, split: str,
-               seed: int):
+               seed: int, rows: tuple[int, int] | None = None):
     self._records = records
     self._batch_size = batch_size
+    # This process's share [start, stop) of every batch (multi-process).
+    self._rows = rows or (0, batch_size)
     self._crop_length = crop_length
     self._num_steps = num_steps
     self._pad_mode = pad_mode
@@ -206,7 +208,7 @@ class _CroppedBatches:
   def __getitem__(self, batch_index: int) -> dict[str, np.ndarray]:
     first = int(batch_index) * self._batch_size
     clips, labels = [], []
-    for position in range(first, first + self._batch_size):
+    for position in range(first + self._rows[0], first + self._rows[1]):
       record = self._records[position]
       audio = _checked_audio(record, self._split)
       slack = len(audio) - self._crop_length
@@ -246,7 +248,8 @@ def num_steps_for(sources: Sequence[RandomAccessSource], batch_size: int,
 def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
                   crop_length: int, num_steps: int, seed: int,
                   pad_mode: str = "wrap", split: str = "train",
-                  cache_bytes: int = DEFAULT_CACHE_BYTES) -> grain.MapDataset:
+                  cache_bytes: int = DEFAULT_CACHE_BYTES,
+                  rows: slice | None = None) -> grain.MapDataset:
   """``num_steps`` shuffled batches of random fixed-length crops.
 
   The sources are concatenated (the ``joint`` strategy passes every task so
@@ -265,11 +268,14 @@ def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
     split: split name for error messages.
     cache_bytes: keep decoded records in memory, up to this many bytes of
       audio per process (0 disables); see ``MemoryCached``.
+    rows: only these rows of every batch (``distributed.process_slice``:
+      a process's share of the global batch in a multi-process run); they
+      are the same records and crops as in the whole batch. None: all.
 
   Returns:
     A ``grain.MapDataset`` with ``ds[k] = {"audio": [batch_size,
     crop_length] int16 (if the sources are int16; else float32), "label":
-    int32 [batch_size]}``.
+    int32 [batch_size]}`` (``rows`` rows instead of ``batch_size`` if given).
   """
   _check_pad_mode(pad_mode)
   if not sources:
@@ -288,10 +294,16 @@ def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
   num_epochs = -(-num_steps * batch_size // total)  # Ceiling division.
   if cache_bytes and num_epochs > 1:
     source = MemoryCached(source, cache_bytes)
+  row_range = None
+  if rows is not None:
+    row_range = rows.indices(batch_size)[:2]
+    if rows.step not in (None, 1) or not 0 <= row_range[0] < row_range[1]:
+      raise ValueError(f"rows={rows} must be a non-empty contiguous slice of "
+                       f"the batch of {batch_size}.")
   return grain.MapDataset.source(_CroppedBatches(
       _EpochShuffled(source, seed, num_epochs), batch_size=batch_size,
       crop_length=crop_length, num_steps=num_steps, pad_mode=pad_mode,
-      split=split, seed=seed))
+      split=split, seed=seed, rows=row_range))
 
 
 def _mark_absl_flags_parsed() -> None:

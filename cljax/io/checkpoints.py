@@ -27,7 +27,13 @@ def _manager(directory: str, max_to_keep: int | None) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, create=True,
       # Saves overlap with training; wait() joins them before exit.
-      enable_async_checkpointing=True)
+      enable_async_checkpointing=True,
+      # With several processes the two managers' background saves meet at
+      # cross-process barriers named after the manager: without distinct
+      # prefixes a task-end save of both clashes ("Barrier ... is already
+      # ongoing").
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          barrier_sync_key_prefix=os.path.basename(directory)))
   return ocp.CheckpointManager(os.path.abspath(directory), options=options,
                                item_names=("state", "progress"))
 
