@@ -295,3 +295,17 @@ class NullWriter:
 
   def close(self) -> None:
     pass
+
+
+def host_array(x: Any) -> np.ndarray:
+  """A (possibly data-sharded, multi-process) array as one numpy array.
+
+  With several processes a sharded array's rows live on other hosts, so
+  ``np.asarray`` fails; every process gets all rows through
+  ``multihost_utils.process_allgather``.
+  """
+  if jax.process_count() > 1 and isinstance(x, jax.Array) and not (
+      x.is_fully_addressable):
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)

@@ -73,6 +73,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cljax import distributed
 from cljax import registry
 from cljax import replay as replay_lib
 from cljax.replay.buffer import ReplayBuffer
@@ -285,12 +286,13 @@ def make(context: StrategyContext, memory_size: int = 5000,
     crop, dtype = audio_store.shape[1], audio_store.dtype
     audios, labels, embeddings = [], [], []
     for batch in task.batches("train", [task.task_id]):
-      mask = np.asarray(batch["mask"]).astype(bool)
+      # host_array: with several processes the batch rows live on all hosts.
+      mask = distributed.host_array(batch["mask"]).astype(bool)
       audio = _cast_audio(fit_length(batch["audio"], crop), dtype)
       embedding = embed(variables, audio)
-      audios.append(np.asarray(audio)[mask])
-      labels.append(np.asarray(batch["label"])[mask])
-      embeddings.append(np.asarray(embedding)[mask])
+      audios.append(distributed.host_array(audio)[mask])
+      labels.append(distributed.host_array(batch["label"])[mask])
+      embeddings.append(distributed.host_array(embedding)[mask])
     if not labels or not sum(len(x) for x in labels):
       raise ValueError(
           f"iCaRL end of task {task.task_id} ({task.task_name!r}): its "
