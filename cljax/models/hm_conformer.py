@@ -157,6 +157,35 @@ class FeedForward(nn.Module):
     return nn.Dense(self.dim, dtype=self.dtype, name="w_2")(x)
 
 
+class DepthwiseConv1D(nn.Module):
+  """``nn.Conv(C, (K,), padding="SAME", feature_group_count=C)`` as K
+  shifted multiply-adds.
+
+  Same parameters (``kernel [K, 1, C]``, ``bias [C]``, the same
+  initialisers) and outputs; XLA's CPU grouped convolution ran the forward
+  and backward pass about 4x slower than this on ``[8, 200, 128]`` with
+  K = 15 (measured), and the conformer runs one per block.
+  """
+
+  kernel_size: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    channels, k = x.shape[-1], self.kernel_size
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (k, 1, channels), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (channels,),
+                      jnp.float32)
+    x = x.astype(self.dtype)
+    kernel = kernel[:, 0, :].astype(self.dtype)
+    left = (k - 1) // 2  # SAME: the extra zero of an even K goes right.
+    padded = jnp.pad(x, ((0, 0), (left, k - 1 - left), (0, 0)))
+    length = x.shape[1]
+    out = sum(padded[:, i:i + length, :] * kernel[i] for i in range(k))
+    return out + bias.astype(self.dtype)
+
+
 class ConvModule(nn.Module):
   """Conformer conv module applied to the frames after ``n_cls`` tokens."""
 
@@ -170,9 +199,8 @@ class ConvModule(nn.Module):
     y = nn.Dense(2 * self.dim, dtype=self.dtype, name="pointwise_conv1")(
         frames)
     y = nn.glu(y, axis=-1)
-    y = nn.Conv(self.dim, (self.kernel_size,), padding="SAME",
-                feature_group_count=self.dim, dtype=self.dtype,
-                name="depthwise_conv")(y)
+    y = DepthwiseConv1D(self.kernel_size, self.dtype,
+                        name="depthwise_conv")(y)
     y = nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
                      epsilon=_BN_EPS, dtype=self.dtype, name="norm")(y)
     y = nn.swish(y)

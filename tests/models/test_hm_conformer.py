@@ -193,3 +193,23 @@ def test_the_train_step_trains_the_five_heads_with_their_weights():
       {"audio": x, "label": labels}, mesh))
   np.testing.assert_allclose(float(metrics["loss"]), float(expected),
                              rtol=1e-4)
+
+
+@pytest.mark.parametrize("kernel_size", [15, 4])
+def test_depthwise_conv_equals_flax_grouped_conv(kernel_size):
+  from cljax.models.hm_conformer import DepthwiseConv1D  # pylint: disable=g-import-not-at-top
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 23, 8))
+  ours = DepthwiseConv1D(kernel_size)
+  reference = nn.Conv(8, (kernel_size,), padding="SAME",
+                      feature_group_count=8)
+  variables = reference.init(jax.random.PRNGKey(1), x)
+  # Same parameter tree and initial values.
+  own = ours.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.map(jnp.shape, own) == jax.tree.map(jnp.shape, variables)
+  np.testing.assert_array_equal(own["params"]["kernel"],
+                                variables["params"]["kernel"])
+  variables = {"params": {"kernel": variables["params"]["kernel"],
+                          "bias": jnp.arange(8.0)}}
+  np.testing.assert_allclose(ours.apply(variables, x),
+                             reference.apply(variables, x), atol=1e-5)
