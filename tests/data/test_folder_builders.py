@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 
 import numpy as np
@@ -81,6 +83,13 @@ def test_folder_stream_tasks_splits_labels_audio(tmp_path):
         assert record["task"] == task.name
         np.testing.assert_array_equal(record["audio"], clip(utt_id))
   assert gan.metadata["counts"]["train"] == {"bonafide": 2, "spoof": 3}
+  # The corpus builders store audio as raw bytes (fast to read), in the
+  # version folder that introduced it (an older cache is not read).
+  [features] = glob.glob(str(tmp_path / "c" / "audio_folder" / "*" /
+                             str(AudioFolder.VERSION) / "features.json"))
+  with open(features) as f:
+    audio = json.load(f)["featuresDict"]["features"]["audio"]["tensor"]
+  assert audio["encoding"] == "bytes" and audio["dtype"] == "int16"
   ordered = corpus_streams.audio_folder(
       manual_dir=root, tasks=("tts", "gan"), data_dir=str(tmp_path / "c"))
   assert ordered.task_names == ["tts", "gan"]

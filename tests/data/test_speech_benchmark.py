@@ -9,12 +9,16 @@ skip with its name.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
+import types
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from cljax.data import speech_stream
+from cljax.data.builders import _corpus
 from cljax.data.builders import _speech_generators
 from cljax.data.builders import _speech_sources
 from cljax.data.builders import speech_benchmark
@@ -115,10 +119,45 @@ def test_fixture_build_splits_labels_and_clips(built):
     for part in parts:
       # The same prompts (test prompts included) for every family.
       assert _split_prompts(built, f"{family}_{part}") == genuine[part]
-  record = built.as_data_source(split="lpc_train")[0]
+  source = built.as_data_source(split="lpc_train")
+  record = source[0]
   assert record["label"] == 1 and record["audio"].dtype == np.int16
   assert record["audio"].shape == (40000,)  # 2.5-s clips at 16 kHz.
+  # Stored as raw bytes (2 per sample, plus a few short text fields); the
+  # int64 protobuf list of builder <= 1.2.0 took ~230 kB per clip.
+  assert 80000 < len(source.data_source[0]) < 81000
+  assert (built.info.features["audio"].to_json_content().encoding
+          == "bytes")
   assert built.as_data_source(split="genuine_train")[0]["label"] == 0
+
+
+def test_example_source_reads_what_tfds_reads(built):
+  # The stream's fast reader must return exactly TFDS's records.
+  for split in ("genuine_train", "espeak_test"):
+    reference = built.as_data_source(split=split)
+    fast = _corpus.ExampleSource(built, split)
+    assert len(fast) == len(reference) > 0
+    for index in range(len(reference)):
+      want, got = reference[index], fast[index]
+      assert sorted(got) == sorted(want) == [
+          "audio", "family", "label", "prompt", "utt_id"]
+      assert got["audio"].dtype == want["audio"].dtype == np.int16
+      np.testing.assert_array_equal(got["audio"], want["audio"])
+      for name in ("family", "label", "prompt", "utt_id"):
+        assert type(got[name]) is type(want[name])
+        assert got[name] == want[name]
+  again = pickle.loads(pickle.dumps(fast))  # grain workers unpickle it.
+  np.testing.assert_array_equal(again[1]["audio"], reference[1]["audio"])
+
+
+def test_example_source_refuses_features_it_cannot_read():
+  # A protobuf-list Tensor (the encoding of builder <= 1.2.0) is not raw
+  # bytes: reading it as such would give garbage, so it must raise.
+  old = types.SimpleNamespace(name="old", info=types.SimpleNamespace(
+      features=tfds.features.FeaturesDict({
+          "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16)})))
+  with pytest.raises(TypeError, match="'audio'.*as_data_source"):
+    _corpus.ExampleSource(old, "train")
 
 
 def test_build_is_deterministic(built, fixture_corpus, tmp_path):

@@ -22,7 +22,16 @@ family             generator                               needs
 ``festival_hts``   festival HTS voice cmu_us_slt (female)   ``festvox-us-slt-hts``
 ``flite_kal16``    spare: flite kal16 (male)                ``flite``
 ``codec2_1300``    spare: Codec2 1300                       ``codec2``
+``codec2_2400``    variant: Codec2 2400                     ``codec2``
+``codec2_3200``    variant: Codec2 3200                     ``codec2``
+``espeak_f5``      variant: espeak-ng voice en+f5           ``espeak-ng``
+``lpc12``          variant: order-12 LPC resynthesis        ``pyworld``
+``world_10ms``     variant: WORLD at a 10-ms frame period   ``pyworld``
 =================  ======================================  ==================
+
+The variants give long streams (task grouping, ``configs/grouping_audio.py``)
+tasks with known kin: two tasks of one family differ only in a mode, voice
+or order.
 
 Griffin-Lim phase reconstruction is left out: at 32 iterations the
 prototype's detector stayed at chance on it even under joint training.
@@ -80,9 +89,14 @@ def _tts_to_file(cmd: list[str]) -> tuple[np.ndarray, int]:
       return _read_wav(f.read())
 
 
-def espeak(text: str, genuine: np.ndarray, rng: np.random.Generator):
-  del genuine, rng
-  return _tts_to_file(["espeak-ng", "-v", "en-us+f3", "-w", "{out}", text])
+def _espeak(voice: str):
+  def generate(text: str, genuine: np.ndarray, rng: np.random.Generator):
+    del genuine, rng
+    return _tts_to_file(["espeak-ng", "-v", voice, "-w", "{out}", text])
+  return generate
+
+
+espeak = _espeak("en-us+f3")
 
 
 def _flite(voice: str):
@@ -161,16 +175,17 @@ def _codec2(mode: str):
   return generate
 
 
-def world(text: str, genuine: np.ndarray, rng: np.random.Generator):
+def world(text: str, genuine: np.ndarray, rng: np.random.Generator,
+          frame_period: float = 5.0):
   """WORLD analysis/synthesis of the genuine take (a vocoder copy)."""
   del text, rng
   import pyworld  # pylint: disable=g-import-not-at-top
   x = genuine.astype(np.float64)
-  f0, t = pyworld.dio(x, SR, frame_period=5.0)
+  f0, t = pyworld.dio(x, SR, frame_period=frame_period)
   f0 = pyworld.stonemask(x, f0, t, SR)
   sp = pyworld.cheaptrick(x, f0, t, SR)
   ap = pyworld.d4c(x, f0, t, SR)
-  return pyworld.synthesize(f0, sp, ap, SR, frame_period=5.0).astype(
+  return pyworld.synthesize(f0, sp, ap, SR, frame_period=frame_period).astype(
       np.float32), SR
 
 
@@ -226,6 +241,16 @@ def lpc(text: str, genuine: np.ndarray, rng: np.random.Generator,
   return out[:len(x)].astype(np.float32), SR
 
 
+def lpc12(text: str, genuine: np.ndarray, rng: np.random.Generator):
+  """Order-12 LPC resynthesis of the genuine take (a variant of ``lpc``)."""
+  return lpc(text, genuine, rng, order=12)
+
+
+def world_10ms(text: str, genuine: np.ndarray, rng: np.random.Generator):
+  """WORLD copy-synthesis at a 10-ms frame period (a variant of ``world``)."""
+  return world(text, genuine, rng, frame_period=10.0)
+
+
 GENERATORS: dict[str, Callable[..., tuple[np.ndarray, int]]] = {
     "world": world,
     "espeak": espeak,
@@ -236,6 +261,14 @@ GENERATORS: dict[str, Callable[..., tuple[np.ndarray, int]]] = {
     "festival_hts": _festival("voice_cmu_us_slt_arctic_hts"),
     "flite_kal16": _flite("kal16"),
     "codec2_1300": _codec2("1300"),
+    # Variants of the families above, for long streams whose tasks have
+    # known kin (task grouping): another mode, voice or order of the same
+    # generator.
+    "codec2_2400": _codec2("2400"),
+    "codec2_3200": _codec2("3200"),
+    "espeak_f5": _espeak("en+f5"),
+    "lpc12": lpc12,
+    "world_10ms": world_10ms,
 }
 
 # What each family needs on the machine: (kind, name) with kind "exe" (on
@@ -256,6 +289,11 @@ REQUIREMENTS: dict[str, tuple[tuple[str, str, str], ...]] = {
          "apt-get install festvox-us-slt-hts")),
     "flite_kal16": (("exe", "flite", "apt-get install flite"),),
     "codec2_1300": (("exe", "c2enc", "apt-get install codec2"),),
+    "codec2_2400": (("exe", "c2enc", "apt-get install codec2"),),
+    "codec2_3200": (("exe", "c2enc", "apt-get install codec2"),),
+    "espeak_f5": (("exe", "espeak-ng", "apt-get install espeak-ng"),),
+    "lpc12": (("py", "pyworld", "pip install pyworld"),),
+    "world_10ms": (("py", "pyworld", "pip install pyworld"),),
 }
 
 

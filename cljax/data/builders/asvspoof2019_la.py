@@ -98,7 +98,8 @@ class Asvspoof2019La(_corpus.CorpusBuilder):
       ``("train", "dev")`` for a copy without the eval part.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": _corpus.BYTES_AUDIO_NOTE}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download LA.zip from https://datashare.ed.ac.uk/handle/10283/3336, "
       "unzip it and pass the LA folder as manual_dir. Layout:\n" + LAYOUT)

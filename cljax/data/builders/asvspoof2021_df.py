@@ -92,7 +92,8 @@ class Asvspoof2021Df(_corpus.CorpusBuilder):
       ``<manual_dir>/keys/DF/CM/trial_metadata.txt``.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": _corpus.BYTES_AUDIO_NOTE}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download ASVspoof2021_DF_eval_part0{0..3}.tar.gz and DF-keys-full.tar.gz "
       "(https://www.asvspoof.org/index2021.html), unpack them into one folder "

@@ -149,7 +149,8 @@ class AudioFolder(_corpus.CorpusBuilder):
       ``manual_dir``.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": _corpus.BYTES_AUDIO_NOTE}
   MANUAL_DOWNLOAD_INSTRUCTIONS = "Lay the corpus out as:\n" + LAYOUT
   TEXT_FIELDS = ("task", "system")
 

@@ -196,7 +196,8 @@ class EvdaFeatures(_corpus.CorpusBuilder):
       ``<root>/data_cache`` if present, else the folders are scanned.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": _corpus.BYTES_AUDIO_NOTE}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Extract (or download) EVDA's features and pass their root as "
       "manual_dir. Layout:\n" + LAYOUT)

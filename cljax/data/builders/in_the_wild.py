@@ -74,7 +74,8 @@ def parse_meta(path: str, root: str,
 class InTheWild(_corpus.CorpusBuilder):
   """In-the-Wild from ``manual_dir`` (``meta.csv`` + wav files)."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.1.0": _corpus.BYTES_AUDIO_NOTE}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Download release_in_the_wild.zip (https://deepfake-total.com/"
       "in_the_wild), unzip it and pass the folder holding meta.csv as "

@@ -137,12 +137,16 @@ def _build_chunk_star(args):
 class SpeechBenchmark(tfds.core.GeneratorBasedBuilder):
   """Genuine Asterisk prompts vs. one fake family per task, one channel."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "7 families, 2.5-s clips, shared channel.",
       "1.1.0": "Band-pass (not only low-pass) after G.722; limiter ceiling "
                "-14..-10 dBFS; non-speech prompts in <> and () dropped.",
       "1.2.0": "Room tone under every clip; limiter ceiling -16..-9 dBFS.",
+      "1.3.0": "Audio stored as raw int16 bytes (tfds Encoding.BYTES) "
+               "instead of an int64 protobuf list: reading a record is ~4x "
+               "faster. The stored audio, labels and ids are bit-identical "
+               "to 1.2.0; only the encoding changed.",
   }
   BUILDER_CONFIGS = [SpeechBenchmarkConfig(name="default")]
   # Nothing is downloaded, so there are no URL checksums to look up; TFDS's
@@ -159,7 +163,12 @@ class SpeechBenchmark(tfds.core.GeneratorBasedBuilder):
         builder=self,
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "audio": tfds.features.Tensor(shape=(None,), dtype=np.int16),
+            # Raw bytes: the default encoding stores every sample as a
+            # protobuf int64 varint, whose parse made the first epoch of
+            # each task the loader's bottleneck (benchmarks/input_pipeline).
+            "audio": tfds.features.Tensor(
+                shape=(None,), dtype=np.int16,
+                encoding=tfds.features.Encoding.BYTES),
             "label": tfds.features.ClassLabel(names=CLASS_NAMES),
             "utt_id": tfds.features.Text(),
             "prompt": tfds.features.Text(),
