@@ -109,17 +109,23 @@ def transfer_eer(exp: train.Experiment, steps: int, split: str
   return eer
 
 
-def task_embeddings(exp: train.Experiment, variables, split: str
-                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-  """Each task's ``split`` embedded by the model: (embeddings, labels)."""
+def task_embeddings(exp: train.Experiment, variables, split: str,
+                    sources=None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+  """Embeddings and labels of each task's ``split`` under the model.
+
+  ``sources`` (random-access sources, e.g. a new dataset's) replace the
+  stream's tasks when given; ``split`` then only names them in errors.
+  """
   model, frontend = exp.model, exp.frontend
   embed = jax.jit(lambda v, audio: model.apply(v, frontend(audio),
                                                train=False)[1])
+  if sources is None:
+    sources = [task.split(split) for task in exp.stream.tasks]
   embeddings, labels = [], []
-  for task in exp.stream.tasks:
+  for source in sources:
     parts, part_labels = [], []
     for batch in loader.eval_batches(
-        task.split(split), batch_size=exp.config.data.eval_batch_size,
+        source, batch_size=exp.config.data.eval_batch_size,
         window_length=exp.eval_length, pad_mode=exp.config.data.pad_mode,
         split=split):
       mask = batch["mask"]
