@@ -109,33 +109,6 @@ def transfer_eer(exp: train.Experiment, steps: int, split: str
   return eer
 
 
-def task_embeddings(exp: train.Experiment, variables, split: str,
-                    sources=None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-  """Embeddings and labels of each task's ``split`` under the model.
-
-  ``sources`` (random-access sources, e.g. a new dataset's) replace the
-  stream's tasks when given; ``split`` then only names them in errors.
-  """
-  model, frontend = exp.model, exp.frontend
-  embed = jax.jit(lambda v, audio: model.apply(v, frontend(audio),
-                                               train=False)[1])
-  if sources is None:
-    sources = [task.split(split) for task in exp.stream.tasks]
-  embeddings, labels = [], []
-  for source in sources:
-    parts, part_labels = [], []
-    for batch in loader.eval_batches(
-        source, batch_size=exp.config.data.eval_batch_size,
-        window_length=exp.eval_length, pad_mode=exp.config.data.pad_mode,
-        split=split):
-      mask = batch["mask"]
-      parts.append(np.asarray(embed(variables, batch["audio"]))[mask])
-      part_labels.append(np.asarray(batch["label"])[mask])
-    embeddings.append(np.concatenate(parts))
-    labels.append(np.concatenate(part_labels))
-  return embeddings, labels
-
-
 def measure(exp: train.Experiment, measure_name: str, steps: int,
             split: str) -> tuple[np.ndarray, np.ndarray, dict]:
   """``(distance, similarity, extra)`` of the stream's tasks."""
@@ -147,7 +120,9 @@ def measure(exp: train.Experiment, measure_name: str, steps: int,
     state = train.initial_state(exp)  # loads config.init_from
   else:
     state = _fit(exp, list(range(len(exp.stream))), steps, seed_offset=0)
-  embeddings, labels = task_embeddings(exp, state.variables, split)
+  embeddings, labels = grouping.task_embeddings(
+      exp, state.variables, [task.split(split) for task in exp.stream.tasks],
+      split)
   if measure_name == "frechet":
     distance, similarity = grouping.frechet_distances(embeddings, labels)
   else:

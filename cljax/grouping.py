@@ -175,3 +175,38 @@ def cosine_distances(embeddings: Sequence[np.ndarray],
 
 
 MEASURES = ("transfer", "frechet", "cosine")
+
+
+def task_embeddings(exp, variables, sources: Sequence, split: str
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+  """Embeddings and labels of each source under a model, for the measures.
+
+  Args:
+    exp: a ``cljax.train.Experiment`` (its model, front end, eval sizes).
+    variables: the model's variables.
+    sources: random-access sources of ``{"audio", "label", ...}`` records,
+      one per task; each record's first ``eval_seconds`` is embedded, as
+      evaluation reads it.
+    split: the sources' split name, for error messages.
+
+  Returns:
+    ``(embeddings [N_t, D] per source, labels [N_t] per source)``.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  from cljax.data import loader  # pylint: disable=g-import-not-at-top
+  model, frontend = exp.model, exp.frontend
+  embed = jax.jit(lambda v, audio: model.apply(v, frontend(audio),
+                                               train=False)[1])
+  embeddings, labels = [], []
+  for source in sources:
+    parts, part_labels = [], []
+    for batch in loader.eval_batches(
+        source, batch_size=exp.config.data.eval_batch_size,
+        window_length=exp.eval_length, pad_mode=exp.config.data.pad_mode,
+        split=split):
+      mask = batch["mask"]
+      parts.append(np.asarray(embed(variables, batch["audio"]))[mask])
+      part_labels.append(np.asarray(batch["label"])[mask])
+    embeddings.append(np.concatenate(parts))
+    labels.append(np.concatenate(part_labels))
+  return embeddings, labels

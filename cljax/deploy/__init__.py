@@ -6,4 +6,7 @@
   promote|rollback``.
 * ``cljax.deploy.serve``: scores uploaded audio with the production model
   and hot-reloads on promotion; ``python -m cljax.serve --registry=DIR``.
+* ``cljax.deploy.pipeline``: the continuous-deployment loop (intake of a
+  new dataset, a continual step from production, gate, promote or reject);
+  ``python -m cljax.pipeline init|intake|run|watch|status``.
 """
