@@ -37,9 +37,11 @@ Blocks:
 
 Expected: the small variant takes a few seconds a dataset of a few dozen
 half-second clips on a 2-core CPU (tests/deploy/test_pipeline.py: the whole
-loop, six candidates, in about 40 s). The default variant's time grows with
-the dataset (16 epochs of the new task); not measured here beyond the small
-variant.
+loop, six candidates, in about 40 s). The default variant on families of
+the embedded speech benchmark (331 training clips a class): about 25 s a
+dataset on a shared 2-core CPU; espeak promoted (EER 1.2 %), then lpc
+rejected (espeak +14.5 points), flite_slt promoted (1.8 %, espeak 3.0 %).
+Its time grows with the dataset (16 epochs of the new task).
 """
 
 import ml_collections
