@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from cljax import registry
 from cljax.features import lfcc as lfcc_lib
+from cljax.features import spectrum as spectrum_lib
 from cljax.features.logmel import log_mel, mel_filterbank, num_frames, stft_window
 
 __all__ = ["FRONTENDS", "make_frontend", "log_mel", "mel_filterbank",
@@ -116,6 +117,9 @@ FRONTENDS: Mapping[str, Callable[..., Frontend]] = {
     "lfcc": lfcc_frontend,
     "logmel": logmel_frontend,
     "raw": raw_frontend,
+    # Images (cljax.features.spectrum): seed 001's log-|FFT| input, RGB.
+    "rgb": spectrum_lib.rgb_frontend,
+    "spectrum": spectrum_lib.spectrum_frontend,
 }
 
 

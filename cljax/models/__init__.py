@@ -18,8 +18,10 @@ from cljax.models.cnn1d import CNN1D
 from cljax.models.hm_conformer import HMConformer
 from cljax.models.lcnn import LCNN
 from cljax.models.mlp import MLP
+from cljax.models.resnet import ResNet, ResNet18, ResNet34, ResNet50
 
 __all__ = ["AASIST", "AASISTL", "CNN1D", "HMConformer", "LCNN", "MLP",
+           "ResNet", "ResNet18", "ResNet34", "ResNet50",
            "MODELS", "CLASSIFIER_KERNEL", "make_model"]
 
 MODELS: Mapping[str, type[nn.Module]] = {
@@ -29,6 +31,10 @@ MODELS: Mapping[str, type[nn.Module]] = {
     "hm_conformer": HMConformer,
     "lcnn": LCNN,
     "mlp": MLP,
+    "resnet": ResNet,
+    "resnet18": ResNet18,
+    "resnet34": ResNet34,
+    "resnet50": ResNet50,
 }
 
 # Path of the classifier kernel inside ``params`` for every model here.
