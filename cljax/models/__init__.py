@@ -15,19 +15,23 @@ import flax.linen as nn
 from cljax import registry
 from cljax.models.aasist import AASIST, AASISTL
 from cljax.models.cnn1d import CNN1D
+from cljax.models.efficientnet import EfficientNet
 from cljax.models.hm_conformer import HMConformer
 from cljax.models.lcnn import LCNN
 from cljax.models.mlp import MLP
 from cljax.models.resnet import ResNet, ResNet18, ResNet34, ResNet50
+from cljax.models.xception import Xception
 
 __all__ = ["AASIST", "AASISTL", "CNN1D", "HMConformer", "LCNN", "MLP",
-           "ResNet", "ResNet18", "ResNet34", "ResNet50",
+           "EfficientNet", "ResNet", "ResNet18", "ResNet34", "ResNet50",
+           "Xception",
            "MODELS", "CLASSIFIER_KERNEL", "make_model"]
 
 MODELS: Mapping[str, type[nn.Module]] = {
     "aasist": AASIST,
     "aasist_l": AASISTL,
     "cnn1d": CNN1D,
+    "efficientnet_b0": EfficientNet,
     "hm_conformer": HMConformer,
     "lcnn": LCNN,
     "mlp": MLP,
@@ -35,6 +39,7 @@ MODELS: Mapping[str, type[nn.Module]] = {
     "resnet18": ResNet18,
     "resnet34": ResNet34,
     "resnet50": ResNet50,
+    "xception": Xception,
 }
 
 # Path of the classifier kernel inside ``params`` for every model here.

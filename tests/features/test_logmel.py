@@ -96,7 +96,8 @@ def test_raw_frontend():
 
 
 def test_config_errors_name_the_field():
-  assert set(FRONTENDS) == {"identity", "lfcc", "logmel", "raw"}
+  assert set(FRONTENDS) == {"identity", "lfcc", "logmel", "raw", "rgb",
+                            "spectrum"}
   with pytest.raises(registry.ConfigError, match="config.frontend.n_mel"):
     make_frontend({"name": "logmel", "n_mel": 40}, SR)
   with pytest.raises(registry.ConfigError, match="config.frontend"):

@@ -114,7 +114,8 @@ def test_tiny_overfit():
 
 def test_registry_and_config_errors():
   assert set(MODELS) == {"aasist", "aasist_l", "cnn1d", "hm_conformer", "lcnn",
-                         "mlp"}
+                         "mlp", "resnet", "resnet18", "resnet34", "resnet50",
+                         "efficientnet_b0", "xception"}
   model = make_model({"name": "cnn1d", "channels": [8, 8]}, num_classes=2)
   assert model.channels == (8, 8)
   with pytest.raises(registry.ConfigError, match="config.model.chanels"):
