@@ -53,9 +53,8 @@ import jax
 import jax.numpy as jnp
 
 from cljax.models import heads
+from cljax.models._image import check_rgb_images, torch_batch_norm
 
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
 # (expand_ratio, kernel, stride, out_channels, repeats) of B0.
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
              (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
@@ -69,11 +68,6 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
   if new < 0.9 * value:
     new += divisor
   return new
-
-
-def _batch_norm(train: bool, dtype: Any, name: str) -> nn.BatchNorm:
-  return nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
-                      epsilon=_BN_EPSILON, dtype=dtype, name=name)
 
 
 def _pad(kernel: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -114,16 +108,16 @@ class MBConv(nn.Module):
     if expanded != in_features:
       h = nn.Conv(expanded, (1, 1), use_bias=False, dtype=self.dtype,
                   name="expand")(h)
-      h = nn.swish(_batch_norm(train, self.dtype, "expand_bn")(h))
+      h = nn.swish(torch_batch_norm(train, self.dtype, "expand_bn")(h))
     h = nn.Conv(expanded, (self.kernel,) * 2, strides=(self.strides,) * 2,
                 padding=_pad(self.kernel), feature_group_count=expanded,
                 use_bias=False, dtype=self.dtype, name="depthwise")(h)
-    h = nn.swish(_batch_norm(train, self.dtype, "depthwise_bn")(h))
+    h = nn.swish(torch_batch_norm(train, self.dtype, "depthwise_bn")(h))
     h = SqueezeExcitation(max(1, in_features // 4), dtype=self.dtype,
                           name="se")(h)
     h = nn.Conv(self.features, (1, 1), use_bias=False, dtype=self.dtype,
                 name="project")(h)
-    h = _batch_norm(train, self.dtype, "project_bn")(h)
+    h = torch_batch_norm(train, self.dtype, "project_bn")(h)
     if self.strides != 1 or in_features != self.features:
       return h
     if train and self.drop_prob > 0:
@@ -164,11 +158,7 @@ class EfficientNet(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool = False
                ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    if x.ndim != 4 or x.shape[-1] != 3:
-      raise ValueError(
-          f"EfficientNet expects images [batch, height, width, 3] (NHWC, "
-          f"RGB), got shape {x.shape}. Check the image pipeline's layout "
-          "(channels last).")
+    check_rgb_images(x, "EfficientNet")
     if self.width_multiplier <= 0 or self.depth_multiplier <= 0:
       raise ValueError(
           "config.model.width_multiplier and config.model.depth_multiplier "
@@ -184,7 +174,7 @@ class EfficientNet(nn.Module):
     x = x.astype(self.dtype)
     x = nn.Conv(width(_STEM), (3, 3), strides=(2, 2), padding=_pad(3),
                 use_bias=False, dtype=self.dtype, name="stem")(x)
-    x = nn.swish(_batch_norm(train, self.dtype, "stem_bn")(x))
+    x = nn.swish(torch_batch_norm(train, self.dtype, "stem_bn")(x))
     block_id = 0
     for stage, (expand, kernel, stride, features, repeats) in enumerate(
         stages):
@@ -196,7 +186,7 @@ class EfficientNet(nn.Module):
         block_id += 1
     x = nn.Conv(4 * stages[-1][3], (1, 1), use_bias=False, dtype=self.dtype,
                 name="head_conv")(x)
-    x = nn.swish(_batch_norm(train, self.dtype, "head_bn")(x))
+    x = nn.swish(torch_batch_norm(train, self.dtype, "head_bn")(x))
     embedding = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     h = embedding
     if self.dropout_rate > 0:

@@ -42,18 +42,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cljax.models import heads
+from cljax.models._image import check_rgb_images, torch_batch_norm
 
-# PyTorch BatchNorm2d defaults (momentum 0.1 on the new value).
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
 # Reference widths: entry convs, blocks 1-3, block 12 out, exit convs.
 _WIDTHS = {"conv1": 32, "conv2": 64, "block1": 128, "block2": 256,
            "block3": 728, "block12": 1024, "conv3": 1536, "conv4": 2048}
-
-
-def _batch_norm(train: bool, dtype: Any, name: str) -> nn.BatchNorm:
-  return nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
-                      epsilon=_BN_EPSILON, dtype=dtype, name=name)
 
 
 class SeparableConv(nn.Module):
@@ -99,7 +92,7 @@ class XceptionBlock(nn.Module):
     if self.features != in_features or self.strides != 1:
       skip = nn.Conv(self.features, (1, 1), strides=(self.strides,) * 2,
                      use_bias=False, dtype=self.dtype, name="skip")(x)
-      skip = _batch_norm(train, self.dtype, "skipbn")(skip)
+      skip = torch_batch_norm(train, self.dtype, "skipbn")(skip)
     else:
       skip = x
     if self.grow_first:
@@ -111,7 +104,7 @@ class XceptionBlock(nn.Module):
       if i > 0 or self.start_with_relu:
         h = nn.relu(h)
       h = SeparableConv(width, dtype=self.dtype, name=f"sepconv{i}")(h)
-      h = _batch_norm(train, self.dtype, f"bn{i}")(h)
+      h = torch_batch_norm(train, self.dtype, f"bn{i}")(h)
     if self.strides != 1:
       h = nn.max_pool(h, (3, 3), strides=(self.strides,) * 2,
                       padding=((1, 1), (1, 1)))
@@ -151,11 +144,7 @@ class Xception(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool = False
                ) -> tuple[jnp.ndarray, jnp.ndarray]:
-    if x.ndim != 4 or x.shape[-1] != 3:
-      raise ValueError(
-          f"Xception expects images [batch, height, width, 3] (NHWC, RGB), "
-          f"got shape {x.shape}. Check the image pipeline's layout "
-          "(channels last).")
+    check_rgb_images(x, "Xception")
     if self.width_multiplier <= 0 or self.num_middle_blocks < 0:
       raise ValueError(
           "config.model.width_multiplier must be > 0 and "
@@ -166,10 +155,10 @@ class Xception(nn.Module):
     # Entry flow.
     x = nn.Conv(w("conv1"), (3, 3), strides=(2, 2), padding="VALID",
                 use_bias=False, dtype=self.dtype, name="conv1")(x)
-    x = nn.relu(_batch_norm(train, self.dtype, "bn1")(x))
+    x = nn.relu(torch_batch_norm(train, self.dtype, "bn1")(x))
     x = nn.Conv(w("conv2"), (3, 3), padding="VALID", use_bias=False,
                 dtype=self.dtype, name="conv2")(x)
-    x = nn.relu(_batch_norm(train, self.dtype, "bn2")(x))
+    x = nn.relu(torch_batch_norm(train, self.dtype, "bn2")(x))
     x = XceptionBlock(w("block1"), 2, 2, start_with_relu=False,
                       dtype=self.dtype, name="block1")(x, train)
     x = XceptionBlock(w("block2"), 2, 2, dtype=self.dtype,
@@ -184,9 +173,9 @@ class Xception(nn.Module):
     x = XceptionBlock(w("block12"), 2, 2, grow_first=False, dtype=self.dtype,
                       name="block12")(x, train)
     x = SeparableConv(w("conv3"), dtype=self.dtype, name="conv3")(x)
-    x = nn.relu(_batch_norm(train, self.dtype, "bn3")(x))
+    x = nn.relu(torch_batch_norm(train, self.dtype, "bn3")(x))
     x = SeparableConv(w("conv4"), dtype=self.dtype, name="conv4")(x)
-    x = nn.relu(_batch_norm(train, self.dtype, "bn4")(x))
+    x = nn.relu(torch_batch_norm(train, self.dtype, "bn4")(x))
     embedding = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     h = embedding
     if self.dropout_rate > 0:
