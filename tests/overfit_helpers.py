@@ -1,4 +1,5 @@
-"""Fitting a model to one tiny fixed batch: the models' overfit tests."""
+"""Shared checks of the model tests: overfitting one tiny fixed batch, and
+batch statistics that move only in training."""
 
 from __future__ import annotations
 
@@ -53,3 +54,23 @@ def overfit_losses(model: nn.Module, variables: dict[str, Any],
                                                  opt_state, inputs, labels)
     losses.append(float(value))
   return losses
+
+
+def assert_batch_stats_update_only_in_train_mode(apply, batch_stats):
+  """Eval mode leaves ``batch_stats`` as they are; train mode moves all.
+
+  ``apply(train)`` runs the model with ``mutable=["batch_stats"]`` and
+  returns ``(outputs, state)``. Returns the eval-mode outputs and the
+  train-mode state for further checks.
+  """
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  eval_outputs, eval_state = apply(False)
+  jax.tree_util.tree_map(np.testing.assert_array_equal,
+                         eval_state["batch_stats"], batch_stats)
+  _, train_state = apply(True)
+  changed = jax.tree_util.tree_map(
+      lambda a, b: bool(jnp.any(a != b)), train_state["batch_stats"],
+      batch_stats)
+  assert all(jax.tree_util.tree_leaves(changed))
+  return eval_outputs, train_state
