@@ -489,14 +489,9 @@ def score_corpus(scorer: Scorer, corpus: str, manual_dir: str, *,
     record["tdcf"] = result._asdict()
     lines.append(f"  min t-DCF = {result.min_tdcf:.6f}  (ASV EER "
                  f"{100 * result.eer_asv:.4f} %, ASVspoof 2019 cost model)")
-  metrics_file = os.path.join(out, f"{name}.json")
-  with open(metrics_file, "w") as f:
-    json.dump(record, f, indent=2)
   lines.append(f"score files: {', '.join(files)} (score = "
                f"{SCORE_CONVENTION})")
-  lines.append(f"metrics: {metrics_file}")
-  print("\n".join(lines), flush=True)
-  return record
+  return _report(out, name, record, lines)
 
 
 def score_folder(scorer: Scorer, folder: str, *, out: str,
@@ -552,11 +547,18 @@ def score_folder(scorer: Scorer, folder: str, *, out: str,
   else:
     lines.append("  no bonafide/ + spoof/ (or real/ + fake/) subfolders: no "
                  "labels, no EER")
+  lines.append(f"score file: {score_file} (RELATIVE/PATH SCORE; score = "
+               f"{SCORE_CONVENTION})")
+  return _report(out, name, record, lines)
+
+
+def _report(out: str, name: str, record: dict[str, Any],
+            lines: list[str]) -> dict[str, Any]:
+  """Writes ``<out>/<name>.json``, prints ``lines`` and its path; returns
+  ``record``."""
   metrics_file = os.path.join(out, f"{name}.json")
   with open(metrics_file, "w") as f:
     json.dump(record, f, indent=2)
-  lines.append(f"score file: {score_file} (RELATIVE/PATH SCORE; score = "
-               f"{SCORE_CONVENTION})")
   lines.append(f"metrics: {metrics_file}")
   print("\n".join(lines), flush=True)
   return record
