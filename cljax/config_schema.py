@@ -10,8 +10,10 @@ own fields, which are checked against the component's signature when it is built
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Any
+import os
+from typing import Any, Mapping
 
 import ml_collections
 
@@ -196,3 +198,37 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
              f"metric names from {sorted(metrics.METRICS)}")
   one_of("output.progress", PROGRESS_MODES)
   one_of("output.wandb_mode", ("offline", "online", "disabled"))
+
+
+def from_saved(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A resolved config saved as JSON (a run's ``config.json``), over
+  ``base_config()``: component blocks (with a ``name``) are taken whole,
+  lists become tuples (the config files' type)."""
+  config = base_config()
+  config.update_from_flattened_dict(_flatten_saved(saved, config))
+  return config
+
+
+def load_saved(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir (``config.json``)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: --workdir must be a run "
+                            "folder written by cljax.main.")
+  with open(path, encoding="utf-8") as f:
+    return from_saved(json.load(f))
+
+
+def _flatten_saved(tree, config, prefix=""):
+  flat = {}
+  for key, value in tree.items():
+    target = config.get(key) if config is not None else None
+    if isinstance(value, dict) and isinstance(
+        target, ml_collections.ConfigDict) and "name" not in value:
+      flat.update(_flatten_saved(value, target, f"{prefix}{key}."))
+    elif isinstance(value, dict):
+      flat[f"{prefix}{key}"] = ml_collections.ConfigDict(value)
+    else:
+      flat[f"{prefix}{key}"] = (tuple(value) if isinstance(value, list)
+                                else value)
+  return flat

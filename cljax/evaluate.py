@@ -48,30 +48,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   """The resolved config a run saved in its workdir."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: --workdir must be a run "
-                            "folder written by cljax.main.")
-  config = config_schema.base_config()
-  with open(path) as f:
-    saved = json.load(f)
-  config.update_from_flattened_dict(_flatten(saved, config))
-  return config
-
-
-def _flatten(tree, config, prefix=""):
-  """Flattens a saved config; component blocks are taken whole."""
-  flat = {}
-  for key, value in tree.items():
-    target = config.get(key) if config is not None else None
-    if isinstance(value, dict) and isinstance(target, ml_collections.ConfigDict
-                                              ) and "name" not in value:
-      flat.update(_flatten(value, target, f"{prefix}{key}."))
-    elif isinstance(value, dict):
-      flat[f"{prefix}{key}"] = ml_collections.ConfigDict(value)
-    else:
-      flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
-  return flat
+  return config_schema.load_saved(workdir)
 
 
 def _saved_steps(folder: str) -> list[int]:

@@ -90,6 +90,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import ml_collections
 import numpy as np
 
+from cljax import config_schema
 from cljax.deploy.registry import Registry
 from cljax.io.results import ResultMatrix, atomic_write_text
 
@@ -158,7 +159,6 @@ def pipeline_root(registry_root: str) -> str:
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Checks the pipeline config; PipelineError naming the field."""
-  from cljax import config_schema  # pylint: disable=g-import-not-at-top
   from cljax import metrics  # pylint: disable=g-import-not-at-top
   from cljax.registry import ConfigError  # pylint: disable=g-import-not-at-top
   for block in ("experiment", "intake", "grouping", "gate"):
@@ -242,40 +242,12 @@ def experiment_config(config: ml_collections.ConfigDict,
   experiment = json.loads(config.experiment.to_json_best_effort())
   experiment["data"]["stream"] = dict(stream)
   experiment["config_name"] = config.config_name
-  return config_from_dict(experiment)
-
-
-def config_from_dict(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """A saved run config (``config.json``) over ``base_config()``, as
-  ``cljax.evaluate.load_run_config`` reads it (not imported: that module
-  defines command-line flags, which clash with this CLI's)."""
-  from cljax import config_schema  # pylint: disable=g-import-not-at-top
-  config = config_schema.base_config()
-  config.update_from_flattened_dict(_flatten(saved, config))
-  return config
-
-
-def _flatten(tree, config, prefix=""):
-  """Flattens a saved config; component blocks (with a name) are taken
-  whole, lists become tuples (the config files' type)."""
-  flat = {}
-  for key, value in tree.items():
-    target = config.get(key) if config is not None else None
-    if isinstance(value, dict) and isinstance(
-        target, ml_collections.ConfigDict) and "name" not in value:
-      flat.update(_flatten(value, target, f"{prefix}{key}."))
-    elif isinstance(value, dict):
-      flat[f"{prefix}{key}"] = ml_collections.ConfigDict(value)
-    else:
-      flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) \
-          else value
-  return flat
+  return config_schema.from_saved(experiment)
 
 
 def run_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run folder (or registered version) was trained with."""
-  with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
-    return config_from_dict(json.load(f))
+  return config_schema.load_saved(workdir)
 
 
 def restore_version(registry: Registry, version: str,
