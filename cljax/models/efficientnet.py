@@ -38,8 +38,9 @@ block ``i`` of ``N`` drops its residual branch per example with probability
 ``rate * i / N`` in training (torchvision's linear rule, ``mode="row"``,
 survivors rescaled by ``1 / (1 - p)``), using the ``'dropout'`` rng.
 
-CPU cost: depthwise convs (``feature_group_count = C``) are slow in XLA on
-CPU; full B0 at 224x224 is meant for an accelerator. ``width_multiplier`` /
+CPU cost: the depthwise convs are ``_image.DepthwiseConv2D`` (shifted
+multiply-adds; XLA's CPU grouped convolution was 2-16x slower on these
+layers), still full B0 at 224x224 is meant for an accelerator. ``width_multiplier`` /
 ``depth_multiplier`` (torchvision's rounding) give small variants for tests.
 """
 
@@ -53,7 +54,8 @@ import jax
 import jax.numpy as jnp
 
 from cljax.models import heads
-from cljax.models._image import check_rgb_images, torch_batch_norm
+from cljax.models._image import (DepthwiseConv2D, check_rgb_images,
+                                 torch_batch_norm)
 
 # (expand_ratio, kernel, stride, out_channels, repeats) of B0.
 B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2),
@@ -109,9 +111,8 @@ class MBConv(nn.Module):
       h = nn.Conv(expanded, (1, 1), use_bias=False, dtype=self.dtype,
                   name="expand")(h)
       h = nn.swish(torch_batch_norm(train, self.dtype, "expand_bn")(h))
-    h = nn.Conv(expanded, (self.kernel,) * 2, strides=(self.strides,) * 2,
-                padding=_pad(self.kernel), feature_group_count=expanded,
-                use_bias=False, dtype=self.dtype, name="depthwise")(h)
+    h = DepthwiseConv2D(self.kernel, self.strides, dtype=self.dtype,
+                        name="depthwise")(h)
     h = nn.swish(torch_batch_norm(train, self.dtype, "depthwise_bn")(h))
     h = SqueezeExcitation(max(1, in_features // 4), dtype=self.dtype,
                           name="se")(h)
