@@ -194,10 +194,13 @@ def initial_state(exp: Experiment) -> TrainState:
 
 def train_example_spec(exp: Experiment) -> dict[str, jax.ShapeDtypeStruct]:
   """Shape and dtype of one training example, as the train step sees it."""
-  # Batches stay int16 only when every clip is int16 (loader._as_batch_dtype).
-  int16 = all(np.asarray(task.split("train")[0]["audio"]).dtype == np.int16
-              for task in exp.stream.tasks)
-  audio_dtype = np.int16 if int16 else np.float32
+  # Batches stay int16 (uint8) only when every clip is int16 (every image
+  # uint8); anything else is float32 (loader._as_batch_dtype).
+  dtypes = {np.asarray(task.split("train")[0]["audio"]).dtype
+            for task in exp.stream.tasks}
+  audio_dtype = (dtypes.pop() if len(dtypes) == 1
+                 and next(iter(dtypes)) in (np.int16, np.uint8)
+                 else np.float32)
   return {"audio": jax.ShapeDtypeStruct((exp.crop_length,), audio_dtype),
           "label": jax.ShapeDtypeStruct((), jnp.int32),
           "task": jax.ShapeDtypeStruct((), jnp.int32)}

@@ -65,13 +65,21 @@ def fit_length(audio: np.ndarray, length: int, pad_mode: str = "wrap",
 
 
 def _as_batch_dtype(audios: Sequence[np.ndarray]) -> np.ndarray:
-  """Stacks clips: int16 stays int16; anything else becomes float32.
+  """Stacks clips: int16 stays int16, uint8 (images) stays uint8; anything
+  else becomes float32.
 
   A batch mixing int16 with float clips is all converted to float32 with int16
-  scaled by 1/32768, the scale the front end applies to int16 input.
+  scaled by 1/32768, the scale the front end applies to int16 input. uint8
+  images stay uint8 (a quarter of float32's bytes to move); the image front
+  ends scale them by 1/255 on the device.
   """
-  if all(a.dtype == np.int16 for a in audios):
-    return np.stack(audios)
+  for dtype in (np.int16, np.uint8):
+    if all(a.dtype == dtype for a in audios):
+      return np.stack(audios)
+  if any(a.dtype == np.uint8 for a in audios):
+    raise ValueError("A batch mixes uint8 images with other inputs "
+                     f"({sorted({str(a.dtype) for a in audios})}); every "
+                     "task of an image stream must store uint8 images.")
   return np.stack([a.astype(np.float32) / 32768.0 if a.dtype == np.int16
                    else a.astype(np.float32) for a in audios])
 

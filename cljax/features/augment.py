@@ -1,4 +1,4 @@
-r"""On-device waveform augmentation inside the jitted train step.
+r"""On-device augmentation of waveforms and images inside the jitted step.
 
 ``config.augment`` picks one (``name``) with its fields:
 
@@ -7,6 +7,9 @@ r"""On-device waveform augmentation inside the jitted train step.
   ``DA_wav_aug_list = ['ACN']``): torch_audiomentations' ``AddColoredNoise``
   with the seed's parameters, SNR uniform in [10, 40] dB, spectral decay
   uniform in [-2, 2], applied to every clip (``p = 1``).
+* ``flip_crop`` — images: a random left-right flip (``flip_p``) and an
+  optional random ``crop x crop`` window, the seeds' ``RandomHorizontalFlip``
+  and ``RandomCrop`` (:func:`flip_crop_images`); off at test.
 
 The noise, as ``torch_audiomentations/augmentations/colored_noise.py``
 makes it: one second of white Gaussian noise :math:`n` (``sample_rate``
@@ -38,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from cljax import registry
+from cljax.features import spectrum
 from cljax.features import to_float
 
 AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -125,9 +129,68 @@ def _coloured_noise(sample_rate: int, min_snr_db: float = 10.0,
   return Augment(train=augment, test=augment if at_test else None)
 
 
+def flip_crop_images(key: jax.Array, inputs: jax.Array, *,
+                     crop: int | None = None,
+                     flip_p: float = 0.5) -> jax.Array:
+  """Random horizontal flip and random ``crop x crop`` window per image.
+
+  Args:
+    key: PRNG key.
+    inputs: ``[B, H, W, C]`` images or an image stream's flattened
+      ``[B, S*S*C]`` records (``spectrum.as_images``).
+    crop: side of the random window (None: no crop).
+    flip_p: probability of mirroring an image left-right.
+
+  Returns:
+    ``[B, crop, crop, C]`` (``[B, H, W, C]`` without crop), the input dtype.
+  """
+  images = spectrum.as_images(inputs)
+  batch, height, width, _ = images.shape
+  flip_key, top_key, left_key = jax.random.split(key, 3)
+  flip = jax.random.bernoulli(flip_key, flip_p, (batch,))
+  images = jnp.where(flip[:, None, None, None], images[:, :, ::-1, :], images)
+  if crop is None:
+    return images
+  if crop > min(height, width):
+    raise ValueError(f"config.augment.crop={crop} is larger than the images "
+                     f"({height}x{width}).")
+  tops = jax.random.randint(top_key, (batch,), 0, height - crop + 1)
+  lefts = jax.random.randint(left_key, (batch,), 0, width - crop + 1)
+
+  def window(image, top, left):
+    return jax.lax.dynamic_slice(image, (top, left, 0),
+                                 (crop, crop, image.shape[-1]))
+
+  return jax.vmap(window)(images, tops, lefts)
+
+
+def _flip_crop(sample_rate: int, crop: int | None = None,
+               flip_p: float = 0.5) -> Augment:
+  """Images: random flip (+ random crop) in training; nothing at test.
+
+  With ``crop`` set, give the front end the same ``crop``: its centre
+  window is then the test-time counterpart of the random training window
+  (the seeds' ``RandomCrop`` / ``CenterCrop`` pair).
+  """
+  del sample_rate  # Images have none; same signature as the others.
+  if crop is not None and (not isinstance(crop, int) or crop < 1):
+    raise registry.ConfigError(
+        f"config.augment.crop={crop!r} must be a positive int or None.")
+  if not 0.0 <= flip_p <= 1.0:
+    raise registry.ConfigError(
+        f"config.augment.flip_p={flip_p} must lie in [0, 1].")
+
+  def augment(key, inputs):
+    return flip_crop_images(key, inputs, crop=crop, flip_p=flip_p)
+
+  return Augment(train=augment)
+
+
 AUGMENTS: Mapping[str, Callable[..., Augment]] = {
     "none": _none,
     "coloured_noise": _coloured_noise,
+    # Images (flattened image-stream records or NHWC batches).
+    "flip_crop": _flip_crop,
 }
 
 

@@ -1,7 +1,8 @@
 r"""Image front ends on device: the FFT log-spectrum (seed 001) and plain RGB.
 
 Both take a batch of NHWC images ``[B, H, W, C]`` (uint8 as decoded, or
-float already in [0, 1]) and run inside the jitted step, so the host only
+float already in [0, 1]), or the flattened ``[B, S*S*3]`` records of an
+image stream (:func:`as_images`), and run inside the jitted step, so the host only
 decodes and the accelerator does the crop and the FFT.
 
 FFT spectrum (:func:`fft_spectrum`), per image and channel :math:`x`
@@ -44,11 +45,12 @@ torchvision-pretrained weights), after an optional centre crop.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jax.numpy as jnp
 
-__all__ = ["fft_spectrum", "centre_crop", "to_unit_float", "spectrum_frontend",
+__all__ = ["as_images", "fft_spectrum", "centre_crop", "to_unit_float", "spectrum_frontend",
            "rgb_frontend", "EPS", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 Frontend = Callable[[jnp.ndarray], jnp.ndarray]
@@ -65,6 +67,34 @@ def _check_images(images: jnp.ndarray, where: str) -> None:
     raise ValueError(
         f"{where} expects images [batch, height, width, channels], got shape "
         f"{images.shape}.")
+
+
+def as_images(inputs: jnp.ndarray, channels: int = 3) -> jnp.ndarray:
+  """``[B, S*S*C]`` flattened square images -> ``[B, S, S, C]``.
+
+  Image streams store each record's ``S x S x C`` (HWC) image flattened
+  under the loop's input field (cljax/data/stream.py), so the loader,
+  replay buffers and strategies handle images like any other fixed-length
+  input; the front end restores the shape. ``[B, H, W, C]`` passes through.
+  """
+  inputs = jnp.asarray(inputs)
+  if inputs.ndim == 4:
+    return inputs
+  if inputs.ndim != 2:
+    raise ValueError(
+        f"Image front ends take [batch, height, width, channels] or "
+        f"flattened [batch, size*size*{channels}] images; got shape "
+        f"{inputs.shape}.")
+  length = inputs.shape[1]
+  side = math.isqrt(length // channels) if length % channels == 0 else 0
+  if side == 0 or side * side * channels != length:
+    raise ValueError(
+        f"An input of {length} values is not a flattened square "
+        f"{channels}-channel image (size*size*{channels}). Image streams "
+        "store S*S*3 uint8 values per record and set sample_rate = S*S*3; "
+        "check that config.data.crop_seconds = config.data.eval_seconds = "
+        "1.0 and that the stream is an image stream.")
+  return inputs.reshape(inputs.shape[0], side, side, channels)
 
 
 def to_unit_float(images: jnp.ndarray) -> jnp.ndarray:
@@ -153,7 +183,7 @@ def spectrum_frontend(sample_rate: int | None = None, crop: int | None = 224,
     raise ValueError(f"config.frontend.eps={eps} must be > 0 (log of 0).")
 
   def frontend(images: jnp.ndarray) -> jnp.ndarray:
-    return fft_spectrum(images, crop=crop, low_pct=low_pct,
+    return fft_spectrum(as_images(images), crop=crop, low_pct=low_pct,
                         high_pct=high_pct, eps=eps, shift=shift)
 
   return frontend
@@ -175,7 +205,7 @@ def rgb_frontend(sample_rate: int | None = None, crop: int | None = None,
                      f"choose one of {list(NORMALIZATIONS)}.")
 
   def frontend(images: jnp.ndarray) -> jnp.ndarray:
-    _check_images(images, "rgb_frontend")
+    images = as_images(images)
     if crop is not None:
       images = centre_crop(images, crop)
     x = to_unit_float(images)

@@ -33,6 +33,16 @@ def test_shapes_dtypes_and_length():
                                 batch_size=4, crop_length=20, num_steps=2,
                                 seed=0)
   assert floats[0]["audio"].dtype == np.float32
+  # Image streams' uint8 records stay uint8 (scaled on the device).
+  images = loader.train_dataset([_indexed_source(10, dtype=np.uint8)],
+                                batch_size=4, crop_length=20, num_steps=2,
+                                seed=0)
+  assert images[0]["audio"].dtype == np.uint8
+  with pytest.raises(ValueError, match="mixes uint8 images"):
+    loader.train_dataset(
+        [_indexed_source(4, dtype=np.uint8),
+         _indexed_source(4, dtype=np.float32, offset=4)], batch_size=8,
+        crop_length=20, num_steps=1, seed=0)[0]
 
 
 def test_deterministic_given_seed_and_step():

@@ -78,3 +78,45 @@ def test_make_augment_and_config_errors():
                              SR)
   with pytest.raises(ConfigError, match="config.augment.name='reverb'"):
     augment_lib.make_augment({"name": "reverb"}, SR)
+
+
+def test_flip_crop_mirrors_and_takes_a_window_of_each_image():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (6, 9, 9, 3), dtype=np.uint8)
+  flat = images.reshape(6, -1)
+  key = jax.random.PRNGKey(1)
+  # p = 1: every image mirrored left-right, nothing else.
+  mirrored = augment_lib.flip_crop_images(key, flat, flip_p=1.0)
+  np.testing.assert_array_equal(np.asarray(mirrored), images[:, :, ::-1])
+  unflipped = augment_lib.flip_crop_images(key, images, flip_p=0.0, crop=4)
+  assert unflipped.shape == (6, 4, 4, 3) and unflipped.dtype == jnp.uint8
+  # Each output is some 4x4 window of its own image.
+  for out, image in zip(np.asarray(unflipped), images):
+    windows = [(t, l) for t in range(6) for l in range(6)
+               if np.array_equal(image[t:t + 4, l:l + 4], out)]
+    assert windows, "crop is not a window of its image"
+  # Windows differ across the batch (random offsets, not one shared one).
+  offsets = {tuple(np.asarray(o).ravel()[:3]) for o in np.asarray(unflipped)}
+  assert len(offsets) > 1
+  # With p = 0.5 some images flip and some do not, deterministic in the key.
+  half = np.asarray(augment_lib.flip_crop_images(key, images))
+  flipped = [np.array_equal(h, i[:, ::-1]) for h, i in zip(half, images)]
+  kept = [np.array_equal(h, i) for h, i in zip(half, images)]
+  assert all(f or k for f, k in zip(flipped, kept))
+  np.testing.assert_array_equal(
+      half, np.asarray(augment_lib.flip_crop_images(key, images)))
+
+
+def test_flip_crop_config():
+  augment = augment_lib.make_augment({"name": "flip_crop", "crop": 4}, 243)
+  assert augment.test is None
+  out = jax.jit(augment.train)(jax.random.PRNGKey(0),
+                               jnp.zeros((2, 243), jnp.uint8))
+  assert out.shape == (2, 4, 4, 3)
+  with pytest.raises(ConfigError, match="config.augment.flip_p"):
+    augment_lib.make_augment({"name": "flip_crop", "flip_p": 2.0}, 243)
+  with pytest.raises(ConfigError, match="config.augment.crop"):
+    augment_lib.make_augment({"name": "flip_crop", "crop": 0}, 243)
+  with pytest.raises(ValueError, match="larger than the images"):
+    augment_lib.flip_crop_images(jax.random.PRNGKey(0),
+                                 jnp.zeros((1, 243), jnp.uint8), crop=10)

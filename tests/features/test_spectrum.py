@@ -156,3 +156,20 @@ def test_rgb_frontend_unit_and_imagenet():
       [[14, 15], [20, 21]], atol=1e-4)
   with pytest.raises(ValueError, match="normalization='lab'"):
     rgb_frontend(normalization="lab")
+
+
+def test_flattened_image_stream_records_are_reshaped():
+  """Image streams store S*S*3 values per record; both front ends restore
+  the HWC layout (row-major), so flat and NHWC inputs give equal outputs."""
+  rng = np.random.default_rng(3)
+  images = rng.integers(0, 256, (2, 12, 12, 3), dtype=np.uint8)
+  flat = images.reshape(2, -1)
+  np.testing.assert_array_equal(
+      np.asarray(spectrum_frontend(crop=8)(flat)),
+      np.asarray(spectrum_frontend(crop=8)(images)))
+  np.testing.assert_allclose(np.asarray(rgb_frontend()(flat))[1, 4, 7],
+                             images[1, 4, 7] / 255.0, atol=1e-7)
+  for bad in (np.zeros((2, 12 * 12 * 3 + 3), np.uint8),   # not a square
+              np.zeros((2, 10), np.uint8)):                # not 3 channels
+    with pytest.raises(ValueError, match="crop_seconds"):
+      rgb_frontend()(bad)
