@@ -23,6 +23,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -45,12 +46,12 @@ from cljax.data import grouped
 from cljax.data import loader
 from cljax.data import paths as data_paths
 from cljax.data.streams import make_stream
-from cljax.data.stream import Stream
+from cljax.data.stream import Stream, Task
 from cljax.features import make_frontend
 from cljax.features.augment import Augment, make_augment
 from cljax.io import plots
 from cljax.io.checkpoints import Checkpointer, restore_variables
-from cljax.io.results import ResultMatrix
+from cljax.io.results import ResultMatrix, atomic_write_text
 from cljax.io.writers import MetricWriter, read_jsonl
 from cljax.models import make_model
 from cljax.optim import current_learning_rate, make_tx, reset_base_optimizer
@@ -206,10 +207,10 @@ def train_example_spec(exp: Experiment) -> dict[str, jax.ShapeDtypeStruct]:
           "task": jax.ShapeDtypeStruct((), jnp.int32)}
 
 
-def _host_eval_batches(exp: Experiment, task_id: int, split: str
+def _host_eval_batches(exp: Experiment, task: Task, split: str
                        ) -> Iterator[dict[str, Any]]:
   """Fixed-shape host batches of a task's split, every record once."""
-  return loader.eval_batches(exp.stream.tasks[task_id].split(split),
+  return loader.eval_batches(task.split(split),
                              batch_size=exp.config.data.eval_batch_size,
                              window_length=exp.eval_length,
                              pad_mode=exp.config.data.pad_mode)
@@ -219,7 +220,7 @@ def evaluation_batches(exp: Experiment, split: str,
                        task_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
   """Device batches of a split of some tasks, in a fixed order, with mask."""
   for task_id in task_ids:
-    for batch in _host_eval_batches(exp, task_id, split):
+    for batch in _host_eval_batches(exp, exp.stream.tasks[task_id], split):
       yield step_lib.put_batch(distributed.local_rows(batch, exp.mesh),
                                exp.mesh)
 
@@ -232,7 +233,7 @@ def task_context(exp: Experiment, task_id: int) -> TaskContext:
       batches=lambda split, ids: evaluation_batches(exp, split, ids))
 
 
-def _scoring_batches(exp: Experiment, task_id: int, split: str
+def _scoring_batches(exp: Experiment, task: Task, split: str
                      ) -> Iterator[dict[str, Any]]:
   """Host batches for scoring: first windows, or every window (``full``)."""
   data = exp.config.data
@@ -240,10 +241,10 @@ def _scoring_batches(exp: Experiment, task_id: int, split: str
     hop = int(round((data.eval_hop_seconds or data.eval_seconds)
                     * exp.stream.sample_rate))
     return loader.eval_windows(
-        exp.stream.tasks[task_id].split(split),
+        task.split(split),
         batch_size=data.eval_batch_size, window_length=exp.eval_length,
         hop_length=hop, pad_mode=data.pad_mode, split=split)
-  return _host_eval_batches(exp, task_id, split)
+  return _host_eval_batches(exp, task, split)
 
 
 def make_eval_step(exp: Experiment):
@@ -254,16 +255,19 @@ def make_eval_step(exp: Experiment):
 
 
 def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
-               split: str) -> dict[str, np.ndarray]:
+               split: str, *, unseen: bool = False) -> dict[str, np.ndarray]:
   """Scores every utterance of a task's split: scores, labels, ids.
 
-  In ``config.data.eval_mode="full"`` an utterance's score is the mean of
-  its windows' scores and its prediction their majority vote.
+  ``unseen=True``: task ``task_id`` of ``exp.stream.unseen_tasks`` (test-only
+  tasks) instead of the stream's. In ``config.data.eval_mode="full"`` an
+  utterance's score is the mean of its windows' scores and its prediction
+  their majority vote.
   """
+  task = (exp.stream.unseen_tasks if unseen else exp.stream.tasks)[task_id]
   extras = ((state.strategy_state, state.buffer)
             if exp.strategy.eval_logits is not None else ())
   outputs, labels, masks, utt_ids, utt_index = [], [], [], [], []
-  for batch in _scoring_batches(exp, task_id, split):
+  for batch in _scoring_batches(exp, task, split):
     # Each process feeds its rows; the step returns every row's scores.
     audio = step_lib.put_batch(distributed.local_rows(
         {"audio": batch["audio"]}, exp.mesh), exp.mesh)["audio"]
@@ -283,7 +287,7 @@ def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
             "labels": np.concatenate(labels)[mask],
             "utt_ids": [u for u, m in zip(utt_ids, mask) if m]}
   index = np.concatenate(utt_index)
-  count = len(exp.stream.tasks[task_id].split(split))
+  count = len(task.split(split))
   # The first window of each utterance carries its label and id.
   first = np.flatnonzero(mask)[np.unique(index[mask], return_index=True)[1]]
   return {
@@ -295,13 +299,19 @@ def score_task(exp: Experiment, eval_step, state: TrainState, task_id: int,
   }
 
 
-def evaluate_all(exp: Experiment, eval_step, state: TrainState
+def evaluate_all(exp: Experiment, eval_step, state: TrainState, *,
+                 unseen: bool = False
                  ) -> tuple[list[dict[str, float]], list[int]]:
-  """Every task's evaluation metrics (one result-matrix row) and sizes."""
+  """Every task's evaluation metrics (one result-matrix row) and sizes.
+
+  ``unseen=True``: the stream's test-only tasks instead, on their ``test``
+  split.
+  """
   row, sizes = [], []
-  for task_id in range(len(exp.stream)):
-    scored = score_task(exp, eval_step, state, task_id,
-                        exp.config.data.eval_split)
+  tasks = exp.stream.unseen_tasks if unseen else exp.stream.tasks
+  split = "test" if unseen else exp.config.data.eval_split
+  for task_id in range(len(tasks)):
+    scored = score_task(exp, eval_step, state, task_id, split, unseen=unseen)
     values = metrics_lib.compute_metrics(
         exp.metric_names, scores=scored["scores"], labels=scored["labels"],
         predictions=scored["predictions"])
@@ -400,6 +410,48 @@ def _save_results(exp: Experiment, workdir: str, results: ResultMatrix) -> None:
                     task_boundaries=boundaries)
 
 
+def _evaluate_unseen(exp: Experiment, eval_step, state: TrainState,
+                     task_id: int, progress: Mapping[str, Any],
+                     writer) -> list[dict[str, dict[str, float]]]:
+  """Scores the test-only tasks after task ``task_id``; returns the rows so
+  far (one ``{unseen task name: metrics}`` per finished task), which travel
+  in the checkpoint's progress so that a resumed run keeps them."""
+  row, sizes = evaluate_all(exp, eval_step, state, unseen=True)
+  names = [task.name for task in exp.stream.unseen_tasks]
+  for tested, values in enumerate(row):
+    writer.write_eval({"after_task": task_id, "unseen_task": tested,
+                       "task_name": names[tested], "step": progress["step"],
+                       "num_examples": sizes[tested], **values})
+  primary = exp.metric_names[0]
+  logging.info("After task %d: %s on the unseen test-only tasks: %s",
+               task_id, primary, " ".join(
+                   f"{name} {metrics_lib.format_value(primary, v[primary])}"
+                   for name, v in zip(names, row)))
+  rows = list(progress.get("unseen") or [])[:task_id]
+  return rows + [dict(zip(names, row))]
+
+
+def _save_unseen(exp: Experiment, workdir: str,
+                 rows: Sequence[Mapping[str, Mapping[str, float]]] | None
+                 ) -> None:
+  """``results/unseen.json``: the test-only tasks' metrics after each task.
+
+  Rows are kept apart from the result matrix, whose columns (and BWT,
+  forward transfer...) are the trained tasks only.
+  """
+  if not rows or not distributed.is_main_process():
+    return
+  path = os.path.join(workdir, "results", "unseen.json")
+  atomic_write_text(path, json.dumps({
+      "unseen_tasks": [task.name for task in exp.stream.unseen_tasks],
+      "trained_tasks": exp.stream.task_names,
+      # NaN (a metric undefined on a one-class set) as JSON null.
+      "after_task": [{name: {k: None if math.isnan(v) else float(v)
+                             for k, v in metrics.items()}
+                      for name, metrics in row.items()} for row in rows],
+  }, indent=1))
+
+
 def _check_finite(records: list[dict[str, Any]], task_id: int, task_name: str,
                   checkpointer: Checkpointer) -> None:
   for record in records:
@@ -495,8 +547,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                              "task_name": exp.stream.tasks[tested].name,
                              "step": progress["step"],
                              "num_examples": sizes[tested], **values})
+        if exp.stream.unseen_tasks:
+          progress["unseen"] = _evaluate_unseen(
+              exp, eval_step, state, task_id, progress, writer)
         progress.update(task=task_id + 1, task_step=0, iterator=None)
         _save_results(exp, workdir, results)
+        _save_unseen(exp, workdir, progress.get("unseen"))
         save(state, task_end=task_id)
         primary = exp.metric_names[0]
         logging.info("After task %d (%s): %s on each task: %s", task_id,

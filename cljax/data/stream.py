@@ -59,6 +59,9 @@ class Stream:
   # True for procedurally generated data: announced loudly in the output so
   # that nobody mistakes a smoke run for a result on real speech.
   synthetic: bool = False
+  # Test-only tasks scored after every task, never trained on (e.g. seed
+  # 001's NeuralTextures); each has a "test" split.
+  unseen_tasks: Sequence[Task] = ()
 
   @property
   def num_classes(self) -> int:
