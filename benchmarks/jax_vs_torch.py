@@ -29,9 +29,11 @@ crops, log-mel 64 bands, the ``default`` variant's CNN1D, softmax
 cross-entropy). Dropout on and BatchNorm on batch statistics on both sides;
 HM-Conformer's frame mask off.
 
-Each side is warmed up (compilation, allocator), then each of ``repeats``
-rounds runs ``steps`` cljax steps and ``steps`` PyTorch steps in turn, each
-blocked at the end (``jax.block_until_ready``; ``torch.cuda.synchronize`` on
+The cljax step builder and the timing are ``benchmarks/_harness.py``,
+shared with ``benchmarks/resnet_vs_torch.py``. Each side is warmed up
+(compilation, allocator), then each of ``repeats`` rounds runs ``steps``
+cljax steps and ``steps`` PyTorch steps in turn, each blocked at the end
+(``jax.block_until_ready``; ``torch.cuda.synchronize`` on
 a GPU). steps/s are the medians over the rounds; the ratio cljax/PyTorch
 (> 1: cljax is faster) is the median of the rounds' ratios, so that load
 from other processes, which drifts over seconds, hits both sides of a ratio
@@ -72,7 +74,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
 import time
 from typing import Any, Callable
@@ -83,24 +84,20 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 
 try:
   import torch
 except ImportError:
   sys.exit("benchmarks/jax_vs_torch.py needs PyTorch: run `pip install -r "
-           "benchmarks/requirements-torch.txt` (CPU build) and try again.")
+           "benchmarks/requirements-torch.txt` and try again.")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _harness  # noqa: E402  (benchmarks/_harness.py)
 import torch_models  # noqa: E402  (benchmarks/torch_models.py)
 
 from cljax import config_schema, presets  # noqa: E402
-from cljax import step as step_lib  # noqa: E402
 from cljax.features import make_frontend  # noqa: E402
-from cljax.models import heads, make_model  # noqa: E402
-from cljax.optim import make_tx  # noqa: E402
-from cljax.state import create_train_state  # noqa: E402
-from cljax.strategies import StrategyContext, make_strategy  # noqa: E402
+from cljax.models import make_model  # noqa: E402
 
 SAMPLE_RATE = 16000  # The speech benchmark's and ASVspoof's rate.
 MODELS = ("hm_conformer", "cnn1d")
@@ -133,56 +130,6 @@ def random_batch(batch: int, crop_seconds: float, seed: int):
   return audio.astype(np.int16), labels
 
 
-def identify_cljax_loss(model, frontend, state, device_batch, metrics
-                        ) -> str:
-  """Which classification loss cljax's step used, read off its first step.
-
-  Recomputes the step's forward pass (same parameters, batch statistics and
-  dropout key: the step splits ``state.rng`` into ``(rng, dropout_rng)``)
-  and returns the name of the candidate loss nearest the step's logged
-  ``cross_entropy``: softmax cross-entropy of the logits, or the weighted
-  OC-softmax of the heads the model sows (HM-Conformer).
-  """
-
-  @jax.jit
-  def candidates(state, batch):
-    _, dropout_rng = jax.random.split(state.rng)
-    (logits, _), sown = model.apply(
-        state.variables, frontend(batch["audio"]), train=True,
-        rngs={"dropout": dropout_rng},
-        mutable=["batch_stats", "intermediates"])
-    cross_entropy = optax.softmax_cross_entropy_with_integer_labels(
-        logits, batch["label"])
-    out = {"softmax cross-entropy": cross_entropy.mean()}
-    head_cos = sown.get("intermediates", {}).get("head_cos")
-    if head_cos is not None:
-      out[f"{head_cos[-1].shape[1]}-head weighted OC-softmax"] = (
-          heads.hm_conformer_loss(
-              head_cos[-1], batch["label"],
-              getattr(model, "loss_weights", None)
-              or (1.0,) * head_cos[-1].shape[1]))
-    return out
-
-  values = {k: float(v) for k, v in candidates(state, device_batch).items()}
-  logged = float(metrics["cross_entropy"])
-  name = min(values, key=lambda k: abs(values[k] - logged))
-  return (f"{name} (step logged {logged:.4f}; candidates "
-          + ", ".join(f"{k} {v:.4f}" for k, v in values.items()) + ")")
-
-
-def flops_of(compiled) -> float | None:
-  """FLOPs of a compiled XLA program from its cost analysis, or None."""
-  try:
-    cost = compiled.cost_analysis()
-  except Exception:  # Some backends do not implement it.
-    return None
-  if isinstance(cost, (list, tuple)):
-    cost = cost[0] if cost else None
-  if not cost or "flops" not in cost:
-    return None
-  return float(cost["flops"])
-
-
 def build_cljax(name: str, batch: int, crop_seconds: float, dtype: str,
                 audio: np.ndarray, labels: np.ndarray, seed: int):
   """cljax's jitted step on ``(audio, labels)``.
@@ -198,41 +145,9 @@ def build_cljax(name: str, batch: int, crop_seconds: float, dtype: str,
     preset = presets.audio_experiment("default")
     frontend = make_frontend(preset.frontend, SAMPLE_RATE)
     model = make_model(preset.model, 2)
-  mesh = step_lib.make_mesh()
-  strategy = make_strategy({"name": "finetune"}, StrategyContext(
-      model=model, num_classes=2, num_tasks=1, frontend=frontend))
   optimizer = config_schema.base_config().optimizer  # adam, 1e-3, constant
-  tx = make_tx(optimizer, strategy.tx, total_steps=1000)
-  init_rng, dropout_rng, state_rng = jax.random.split(
-      jax.random.PRNGKey(seed), 3)
-  variables = model.init({"params": init_rng, "dropout": dropout_rng},
-                         frontend(jnp.zeros((1, audio.shape[1]), jnp.int16)),
-                         train=False)
-  state = create_train_state(
-      params=variables["params"],
-      batch_stats=variables.get("batch_stats", {}), tx=tx,
-      strategy_state={}, rng=state_rng)
-  state = jax.device_put(state, step_lib.replicated(mesh))
-  train_step = step_lib.make_train_step(
-      model=model, frontend=frontend, strategy=strategy, tx=tx, mesh=mesh)
-  device_batch = step_lib.put_batch({"audio": audio, "label": labels}, mesh)
-  # The jitted step compiled once, for its cost analysis and for running
-  # (the executable keeps the step's shardings and state donation).
-  compiled = train_step.lower(state, device_batch).compile()
-  flops = flops_of(compiled)
-  params = variables["params"]
-  # The step donates its input state: identify the loss before stepping.
-  first = jax.tree.map(jnp.copy, state)
-  state, metrics = compiled(state, device_batch)
-  loss_name = identify_cljax_loss(model, frontend, first, device_batch,
-                                  metrics)
-  holder = [state]
-
-  def run():
-    holder[0], metrics = compiled(holder[0], device_batch)
-    return holder[0], metrics
-
-  return run, params, flops, loss_name
+  return _harness.build_cljax_step(model, frontend, 2, optimizer, audio,
+                                   labels, seed)
 
 
 def build_torch(name: str, device: torch.device, autocast: bool,
@@ -285,17 +200,6 @@ def check_counts(name: str, jax_params, torch_model) -> int:
         f"hm_conformer: {jax_count:,} parameters on both sides, but the "
         f"official model has {HM_CONFORMER_PARAMS:,}.")
   return jax_count
-
-
-def timed(step: Callable[[], Any], steps: int, sync: Callable[[Any], None]
-          ) -> float:
-  """Seconds for ``steps`` calls of ``step``, blocked at the end."""
-  start = time.perf_counter()
-  out = None
-  for _ in range(steps):
-    out = step()
-  sync(out)
-  return time.perf_counter() - start
 
 
 def main() -> None:
@@ -353,11 +257,7 @@ def main() -> None:
         f"{torch.get_num_threads()}; steps {args.steps} x repeats "
         f"{args.repeats}, warm-up {args.warmup}")
 
-  def torch_sync(out):
-    if device.type == "cuda":
-      torch.cuda.synchronize()
-    elif out is not None:
-      out.item()
+  torch_sync = _harness.torch_sync(torch, device)
 
   pairs = []
   for name in names:
@@ -399,25 +299,13 @@ def main() -> None:
 
   rows = []
   for pair in pairs:
-    for _ in range(args.warmup):
-      jax.block_until_ready(pair.jax_step())
-      torch_sync(pair.torch_step())
     sides = {"cljax": (pair.jax_step, jax.block_until_ready),
              "torch": (pair.torch_step, torch_sync)}
     if pair.torch_compiled_step is not None:
       sides["compiled"] = (pair.torch_compiled_step, torch_sync)
-    rates = {side: [] for side in sides}
-    for repeat in range(args.repeats):
-      for side, (step, sync) in sides.items():
-        rates[side].append(args.steps / timed(step, args.steps, sync))
-      print(f"{pair.name} round {repeat}: " + "  ".join(
-          f"{side} {values[-1]:.2f}" for side, values in rates.items())
-            + " steps/s")
-    medians = {side: statistics.median(v) for side, v in rates.items()}
-    # Ratios per round, then the median: both sides of a round share the
-    # machine's load at that moment, so drifting load cancels.
-    ratios = {side: statistics.median(
-        a / b for a, b in zip(rates["cljax"], v)) for side, v in rates.items()}
+    medians, ratios = _harness.measure(
+        sides, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
+        label=pair.name)
     rows.append((pair, medians, ratios))
 
   compiled_column = any(p.torch_compiled_step is not None for p in pairs)
