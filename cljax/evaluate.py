@@ -2,6 +2,7 @@
 
   python -m cljax.evaluate --workdir=runs/X [--task=T | --step=S] \
       [--config=configs/other.py] [--split=test] [--out=DIR]
+  python -m cljax.evaluate --workdir=runs/X --folder=DIR   # one folder
 
 Loads the checkpoint at the end of task T (``--task``), at global step S
 (``--step``) or the newest one, scores the split of every task of the stream
@@ -9,6 +10,12 @@ Loads the checkpoint at the end of task T (``--task``), at global step S
 writes ``<out>/<task>.txt`` with one ``utt_id score label`` line per
 utterance (score = genuine log-odds, higher = more genuine) plus
 ``<out>/metrics.json``; prints a table of the metrics.
+
+``--folder=DIR`` scores one folder instead, as ``python -m cljax.score
+--folder`` does: every audio file for an audio run; every image for an
+image run (a ``spectrum`` or ``rgb`` front end), labelled by ``0_real/`` +
+``1_fake/`` (or ``real/`` + ``fake/``) class folders when present, with
+AUC, accuracy and EER (``cljax.score.score_image_folder``).
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ _SPLIT = flags.DEFINE_string(
     "corpus's split (see its docstring).")
 _OUT = flags.DEFINE_string("out", None, "Output folder (default "
                            "<workdir>/scores/<checkpoint>).")
+_FOLDER = flags.DEFINE_string(
+    "folder", None, "Score every file under this folder (recursively) "
+    "instead of the stream: audio (.wav/.flac) for an audio run, images for "
+    "an image run (class folders 0_real/1_fake or real/fake label them). "
+    "Both cljax.evaluate and cljax.score read it (cljax/score.py).")
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Optional: evaluate on this config's stream instead of "
     "the run's own.", lock_config=True)
@@ -199,6 +211,13 @@ def main(argv):
     raise app.UsageError("--workdir is required.")
   if _TASK.value is not None and _STEP.value is not None:
     raise app.UsageError("Give --task or --step, not both.")
+  if _FOLDER.value:
+    # One model on a folder (seed 001's --runtest, seed 002's --test):
+    # cljax.score's folder mode, for audio and image runs alike.
+    # pylint: disable-next=g-import-not-at-top
+    from cljax import score
+    score.main(argv)
+    return
   try:
     config = _CONFIG.value or load_run_config(_WORKDIR.value)
     evaluate(_WORKDIR.value, config, task=_TASK.value, step=_STEP.value,

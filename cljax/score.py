@@ -1,4 +1,4 @@
-r"""Scores a corpus or a folder of audio with a saved model.
+r"""Scores a corpus, or a folder of audio or images, with a saved model.
 
 Scores are GENUINE LOG-ODDS, ``log p(bonafide | x) - log sum_spoof p(spoof |
 x)`` from the model's logits (``cljax.step.genuine_log_odds``): HIGHER = MORE
@@ -21,6 +21,10 @@ Commands::
   python -m cljax.score --workdir=runs/X --folder=/data/clips \
       [--hop_seconds=0.5] [--pool=mean|min|max] [--channels=mix]
 
+  # An image run (spectrum/rgb front end): every image of a folder,
+  # labelled by 0_real/ + 1_fake/ (or real/ + fake/) if present:
+  python -m cljax.score --workdir=runs/X --folder=/data/NeuralTextures/test
+
 Common flags: ``--out=DIR`` (default ``<workdir>/scores/<checkpoint>``),
 ``--config=FILE`` (build the model from another config instead of the run's
 ``config.json``; its model must match the checkpoint), ``--resample``,
@@ -38,6 +42,10 @@ What is written to ``--out``:
   KEY`` lines to recompute the EER; and ``C_S.json`` with the EER (and,
   with ``--asv_scores`` on 2019 LA, min t-DCF). The EER is computed from
   the scores as written (6 decimals), so the file reproduces it exactly.
+* image folder ``F`` (image runs): ``folder_<name>.txt`` with ``PATH SCORE
+  [real|fake]`` lines and ``folder_<name>.json`` with AUC, accuracy and EER
+  when class folders label the images (``score_image_folder``); images are
+  decoded and resized as the run's stream stored them.
 * folder ``F``: ``folder_<name of F>.txt`` with ``RELATIVE/PATH SCORE`` lines
   (the score after the last space) and ``folder_<name>.json``. With
   top-level ``bonafide/`` and ``spoof/`` (or ``real/`` and ``fake/``)
@@ -80,6 +88,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -101,7 +110,7 @@ from cljax.metrics import tdcf as tdcf_lib
 from cljax.registry import ConfigError
 
 # Shared with cljax.evaluate (defined there, read through FLAGS): --workdir,
-# --task, --step, --split, --out, --config.
+# --task, --step, --split, --out, --config, --folder.
 FLAGS = flags.FLAGS
 CORPORA = ("asvspoof2019_la", "asvspoof2021_df", "in_the_wild")
 POOLS = ("mean", "min", "max")
@@ -110,8 +119,6 @@ _CORPUS = flags.DEFINE_enum("corpus", None, list(CORPORA),
 _MANUAL_DIR = flags.DEFINE_string("manual_dir", None,
                                   "Your copy of --corpus (its layout: the "
                                   "corpus builder's docstring).")
-_FOLDER = flags.DEFINE_string("folder", None, "Score every .wav/.flac file "
-                              "under this folder (recursively).")
 _ASV_SCORES = flags.DEFINE_string(
     "asv_scores", None, "ASVspoof 2019 LA only: the organisers' ASV score "
     "file of the split, to compute min t-DCF.")
@@ -251,8 +258,9 @@ def score_source(scorer: Scorer, source, *, windows: bool,
     description: the progress bar's and error messages' name.
 
   Returns:
-    ``{"scores": float64 [N], "labels": int [N], "utt_ids": [N], <fields>}``
-    in source order.
+    ``{"scores": float64 [N], "predictions": int [N] (the class the model
+    picks; a majority vote of the windows), "labels": int [N], "utt_ids":
+    [N], <fields>}`` in source order.
   """
   exp, state = scorer.exp, scorer.state
   data = exp.config.data
@@ -276,8 +284,8 @@ def score_source(scorer: Scorer, source, *, windows: bool,
       # Each process feeds its rows; the step returns every row's scores.
       audio = step_lib.put_batch(distributed.local_rows(
           {"audio": batch["audio"]}, exp.mesh), exp.mesh)["audio"]
-      outputs.append(scorer.eval_step(state.variables, audio, extras)
-                     ["scores"])  # Fetched once, below.
+      # Fetched once, below.
+      outputs.append(scorer.eval_step(state.variables, audio, extras))
       masks.append(batch["mask"])
       if windows:
         utt_index.append(batch["utt_index"])
@@ -288,13 +296,18 @@ def score_source(scorer: Scorer, source, *, windows: bool,
       bar.close()
   count = len(source)
   mask = np.concatenate(masks)
-  scores = np.concatenate(jax.device_get(outputs)).astype(np.float64)
+  outputs = jax.device_get(outputs)
+  scores = np.concatenate([o["scores"] for o in outputs]).astype(np.float64)
+  predictions = np.concatenate([o["predictions"] for o in outputs])
   if windows:
-    scores = pool_scores(scores, np.concatenate(utt_index), mask, count, pool)
+    index = np.concatenate(utt_index)
+    scores = pool_scores(scores, index, mask, count, pool)
+    predictions = loader.pool_window_scores(predictions, index, mask, count,
+                                            reduce="vote")
   else:
-    scores = scores[mask]
+    scores, predictions = scores[mask], predictions[mask]
   records = [tap.seen[i] for i in range(count)]
-  result = {"scores": scores,
+  result = {"scores": scores, "predictions": np.asarray(predictions),
             "labels": np.asarray([int(r["label"]) for r in records]),
             "utt_ids": [str(r["utt_id"]) for r in records]}
   for name in fields:
@@ -552,6 +565,86 @@ def score_folder(scorer: Scorer, folder: str, *, out: str,
   return _report(out, name, record, lines)
 
 
+# Front ends that read images: a run with one of them scores image folders.
+IMAGE_FRONTENDS = ("spectrum", "rgb")
+IMAGE_METRICS = ("auc", "accuracy", "eer")
+
+
+def is_image_run(config: ml_collections.ConfigDict) -> bool:
+  return str(config.frontend.name) in IMAGE_FRONTENDS
+
+
+def score_image_folder(scorer: Scorer, folder: str, *, out: str,
+                       on_bad_file: str | None = None,
+                       resize: str | None = None) -> dict[str, Any]:
+  """Scores every image under ``folder`` (seed 001's ``--runtest``, seed
+  002's ``--test``); writes ``folder_<name>.txt``/``.json`` to ``out``.
+
+  Images are decoded and resized as the run's stream stored them (its
+  ``image_size`` from the sample rate S*S*3, its ``resize``). With class
+  folders (``0_real``/``1_fake`` or ``real``/``fake``, nested allowed) the
+  JSON holds AUC, accuracy and EER (real = genuine = class 0).
+  """
+  # pylint: disable-next=g-import-not-at-top
+  from cljax.data import image_io
+  config = scorer.exp.config
+  side = math.isqrt(scorer.sample_rate // 3)
+  if side * side * 3 != scorer.sample_rate:
+    raise ScoreError(
+        f"The run's stream is not an image stream (sample rate "
+        f"{scorer.sample_rate} is not S*S*3), so --folder cannot be scored "
+        "as images.")
+  started = time.time()
+  records = image_io.folder_records(
+      folder, side, resize=_stream_option(config, resize, "resize", "crop"),
+      on_bad_file=_stream_option(config, on_bad_file, "on_bad_file",
+                                 "error"))
+  base = os.path.basename(os.path.normpath(os.path.abspath(folder)))
+  name = f"folder_{base}"
+  scored = score_source(scorer, records, windows=False, description=name)
+  scores = _as_written(scored["scores"])
+  labels = np.asarray(scored["labels"])
+  os.makedirs(out, exist_ok=True)
+  score_file = os.path.join(out, f"{name}.txt")
+  class_names = list(scorer.exp.stream.class_names)
+  with open(score_file, "w") as f:
+    for path, score, label in zip(scored["utt_ids"], scores, labels):
+      f.write(f"{path} {score:.6f}"
+              + (f" {class_names[label]}" if label >= 0 else "") + "\n")
+  record = {"checkpoint": scorer.label, "folder": os.path.abspath(folder),
+            "images": len(records), "image_size": side,
+            "layout": records.layout, "skipped": records.skipped,
+            "upscaled": len(records.upscaled),
+            "score": SCORE_CONVENTION, "score_file": score_file}
+  lines = [f"{scorer.label} on {folder}: {len(records)} images at "
+           f"{side}x{side} in {time.time() - started:.1f} s"]
+  if records.skipped:
+    lines.append(f"  SKIPPED {len(records.skipped)} bad file(s) "
+                 "(--on_bad_file=skip); first: "
+                 + "; ".join(records.skipped[:5]))
+  if records.upscaled:
+    lines.append(f"  {len(records.upscaled)} image(s) smaller than "
+                 f"{side} px were up-scaled; first: "
+                 + ", ".join(records.upscaled[:5]))
+  if records.labelled:
+    values = metrics_lib.compute_metrics(
+        list(IMAGE_METRICS), scores=scores, labels=labels,
+        predictions=scored["predictions"])
+    record.update(values, real=int(np.sum(labels == 0)),
+                  fake=int(np.sum(labels == 1)))
+    lines.append(f"  labelled by folder ({records.layout}): {record['real']} "
+                 f"real, {record['fake']} fake")
+    lines.append("  " + "  ".join(
+        f"{metric} = {metrics_lib.format_value(metric, values[metric])}"
+        for metric in IMAGE_METRICS) + " (%)")
+  else:
+    lines.append("  no 0_real/1_fake (or real/fake) class folders: scores "
+                 "only, no AUC")
+  lines.append(f"score file: {score_file} (PATH SCORE [LABEL]; score = "
+               f"{SCORE_CONVENTION})")
+  return _report(out, name, record, lines)
+
+
 def _report(out: str, name: str, record: dict[str, Any],
             lines: list[str]) -> dict[str, Any]:
   """Writes ``<out>/<name>.json``, prints ``lines`` and its path; returns
@@ -572,7 +665,7 @@ def main(argv):
     raise app.UsageError("--workdir (the run folder to load) is required.")
   if FLAGS.task is not None and FLAGS.step is not None:
     raise app.UsageError("Give --task or --step, not both.")
-  if bool(_CORPUS.value) == bool(_FOLDER.value):
+  if bool(_CORPUS.value) == bool(FLAGS.folder):
     raise app.UsageError("Give either --corpus=NAME --manual_dir=DIR or "
                          "--folder=DIR.")
   if _CORPUS.value and not _MANUAL_DIR.value:
@@ -582,28 +675,38 @@ def main(argv):
     raise app.UsageError(
         "--asv_scores computes min t-DCF, defined on ASVspoof 2019 LA only: "
         "use it with --corpus=asvspoof2019_la, or drop it.")
-  if _FOLDER.value and FLAGS.split:
+  if FLAGS.folder and FLAGS.split:
     raise app.UsageError("--split is for --corpus; a folder has no splits.")
   # pylint: disable-next=g-import-not-at-top
   from cljax.data.builders._corpus import CorpusError
+  # pylint: disable-next=g-import-not-at-top
+  from cljax.data.image_io import ImageFileError
   try:
-    if _FOLDER.value:
-      list_folder(_FOLDER.value)  # Fails before the model is built.
+    images = is_image_run(FLAGS.config or evaluate.load_run_config(workdir))
+    if images and _CORPUS.value:
+      raise ScoreError(f"--corpus={_CORPUS.value} is an audio corpus and "
+                       f"{workdir} is an image run: score an image folder "
+                       "with --folder=DIR.")
+    if FLAGS.folder and not images:
+      list_folder(FLAGS.folder)  # Fails before the model is built.
     scorer = load_scorer(workdir, FLAGS.config, task=FLAGS.task,
                          step=FLAGS.step)
     out = FLAGS.out or os.path.join(workdir, "scores", scorer.label)
     common = dict(out=out, hop_seconds=_HOP_SECONDS.value,
                   pool=_POOL.value, resample=_RESAMPLE.value,
                   channels=_CHANNELS.value)
-    if _FOLDER.value:
-      score_folder(scorer, _FOLDER.value, **common)
+    if images:
+      score_image_folder(scorer, FLAGS.folder, out=out,
+                         on_bad_file=_ON_BAD_FILE.value)
+    elif FLAGS.folder:
+      score_folder(scorer, FLAGS.folder, **common)
     else:
       score_corpus(scorer, _CORPUS.value, _MANUAL_DIR.value,
                    split=FLAGS.split, asv_scores=_ASV_SCORES.value,
                    eval_mode=_EVAL_MODE.value, on_bad_file=_ON_BAD_FILE.value,
                    data_dir=_DATA_DIR.value, **common)
   except (ConfigError, FileNotFoundError, ScoreError, CorpusError,
-          audio_io.AudioFileError) as error:
+          audio_io.AudioFileError, ImageFileError) as error:
     # Each names the flag, file or protocol line and the fix.
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
