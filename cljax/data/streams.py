@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 
 from cljax import registry
 from cljax.data import corpus_streams
+from cljax.data import image_streams
 from cljax.data.digits import digits_stream
 from cljax.data.grouped import grouped_stream
 from cljax.data.speech_stream import speech_benchmark_stream
@@ -19,6 +20,11 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "corpus_incremental": corpus_streams.corpus_incremental,
     "audio_folder": corpus_streams.audio_folder,
     "evda_features": corpus_streams.evda_features,
+    # Images over a user's copy (cljax.data.image_streams).
+    "image_folders": image_streams.image_folders,
+    "cddb_easy": image_streams.cddb_easy,
+    "cddb_long": image_streams.cddb_long,
+    "seed001_sequence": image_streams.seed001_sequence,
     "speech_benchmark": speech_benchmark_stream,
     "digits": digits_stream,
     # Another stream's tasks merged into groups (cljax.group writes these).

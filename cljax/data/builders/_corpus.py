@@ -2,15 +2,17 @@
 
 A corpus builder lists its records (protocol lines, folders, CSV rows) as
 ``Entry``s, every check that needs no decoding done while listing; the base
-class then decodes each file through ``cljax.data.audio_io`` while TFDS
-writes array_record shards. Everything happens in ``prepare`` — called when a
-stream is built, i.e. before the first compile — so a bad corpus fails before
-training starts.
+class then decodes each file (``CorpusBuilder.decode``: through
+``cljax.data.audio_io`` for audio, ``cljax.data.image_io`` for the image
+builders) while TFDS writes array_record shards. Everything happens in
+``prepare`` — called when a stream is built, i.e. before the first compile —
+so a bad corpus fails before training starts.
 
 Bad input (``on_bad_file``):
 
 * ``"error"`` (default): the first problem raises ``CorpusError`` (or
-  ``AudioFileError``) naming the file or the protocol line and the fix.
+  ``AudioFileError`` / ``ImageFileError``) naming the file or the protocol
+  line and the fix.
 * ``"skip"``: per-record problems (a missing, corrupt, truncated or
   wrong-rate file; a protocol line with an unknown label or system) leave the
   record out; the count and the first names are printed after preparing and
@@ -20,12 +22,14 @@ Bad input (``on_bad_file``):
   raise: nothing is silently dropped.
 
 The cache lives under ``data_dir`` (argument, else the default folder of
-``cljax.data.paths``), one folder per builder, config (sample rate, options
-and a fingerprint of the copy's path) and version.
+``cljax.data.paths``), one folder per builder, config (sample rate — or, for
+images, the image size —, options and a fingerprint of the copy's path) and
+version.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -107,7 +111,8 @@ class BadInput:
   def __call__(self, split: str, error: ValueError) -> None:
     if self.mode == "error":
       raise error
-    if isinstance(error, audio_io.AudioFileError):
+    if hasattr(error, "path") and hasattr(error, "problem"):
+      # An AudioFileError / ImageFileError: the file and what is wrong.
       note = f"{error.path}: {error.problem}"
     else:  # The message's first sentence names the line and the problem.
       note = str(error).split(". ")[0]
@@ -141,17 +146,32 @@ BYTES_AUDIO_NOTE = (
 
 
 class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Base of the audio corpus builders: decode, check, write, report.
+  """Base of the corpus builders: decode, check, write, report.
 
   Subclasses set ``VERSION``, ``MANUAL_DOWNLOAD_INSTRUCTIONS`` (the layout),
   ``TEXT_FIELDS`` (metadata kept as ``tfds.features.Text``) and implement
   ``list_entries(manual_dir, bad) -> {split: [Entry]}``. A change of the
   stored features (e.g. the ``audio`` encoding) needs a new ``VERSION`` in
   every subclass: TFDS reads a cache with the features declared in code.
+
+  The audio defaults below are what the audio builders store; a builder of
+  another modality overrides them (``builders.image_folder``: ``image``
+  uint8, classes real/fake, ``decode`` through ``image_io``).
   """
 
   TEXT_FIELDS: tuple[str, ...] = ()
+  # The stored model input: its feature name and dtype (1-D, raw bytes).
+  # ``Records`` hands it to the loop as ``"audio"`` whatever it is called.
+  INPUT_FEATURE = "audio"
   DTYPE = np.int16
+  CLASS_NAMES: tuple[str, str] = CLASS_NAMES
+  # Per-file errors ``decode`` raises that ``on_bad_file="skip"`` may skip.
+  FILE_ERRORS: tuple[type[Exception], ...] = (audio_io.AudioFileError,)
+  # The stream field naming the copy, for error messages.
+  DIR_FIELD = "manual_dir"
+  # Files decoded at once (threads; >1 only where the decoder releases the
+  # GIL, as Pillow does). Results are written in entry order either way.
+  DECODE_THREADS = 1
   # Nothing is downloaded, so there are no URL checksums to look up; TFDS's
   # lookup would otherwise import ``importlib_resources`` (not installed).
   _checksums_path = None
@@ -160,13 +180,32 @@ class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def options(self) -> dict[str, Any]:
     return dict(self.builder_config.options)
 
+  @classmethod
+  def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+    """The builder-specific options, checked and completed (``prepare``
+    calls it before the cache key is made); ValueError naming a bad one."""
+    return options
+
+  @classmethod
+  def config_prefix(cls, sample_rate: int, options: Mapping[str, Any]) -> str:
+    """The readable start of a build's config (cache folder) name."""
+    del options  # What distinguishes audio builds is the rate.
+    return f"sr{sample_rate}"
+
+  def resampled_note(self, count: int, first: Sequence[str]) -> str:
+    """The report line for the files ``decode`` had to resample."""
+    return (f"{self.name}: resampled {count} file(s) to "
+            f"{self.builder_config.sample_rate} Hz (resample='warn'); first: "
+            + ", ".join(first))
+
   def _info(self) -> tfds.core.DatasetInfo:
     features = {
         # Raw bytes: the default encoding stores every sample as a protobuf
         # int64 (varint), whose parse dominated reading a record.
-        "audio": tfds.features.Tensor(shape=(None,), dtype=self.DTYPE,
-                                      encoding=tfds.features.Encoding.BYTES),
-        "label": tfds.features.ClassLabel(names=list(CLASS_NAMES)),
+        self.INPUT_FEATURE: tfds.features.Tensor(
+            shape=(None,), dtype=self.DTYPE,
+            encoding=tfds.features.Encoding.BYTES),
+        "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
         "utt_id": tfds.features.Text(),
     }
     features.update({name: tfds.features.Text() for name in self.TEXT_FIELDS})
@@ -179,7 +218,8 @@ class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     raise NotImplementedError
 
   def decode(self, entry: Entry) -> np.ndarray:
-    """The array stored under ``audio``; raises AudioFileError if bad."""
+    """The 1-D array stored under ``INPUT_FEATURE``; raises one of
+    ``FILE_ERRORS`` (here AudioFileError) if the file is bad."""
     config = self.builder_config
     decoded = audio_io.decode_audio(
         entry.path, sample_rate=config.sample_rate, resample=config.resample,
@@ -193,24 +233,46 @@ class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self._resampled: list[str] = []
     entries = self.list_entries(str(dl_manager.manual_dir), self._bad)
     for split, split_entries in entries.items():
-      check_entries(split_entries, split, self.name, self._bad)
+      check_entries(split_entries, split, self.name, self._bad,
+                    class_names=self.CLASS_NAMES, dir_field=self.DIR_FIELD)
     self._generated = {split: 0 for split in entries}
     return {split: self._generate_examples(split, split_entries)
             for split, split_entries in entries.items()}
 
+  def _try_decode(self, entry: Entry) -> np.ndarray | Exception:
+    try:
+      return self.decode(entry)
+    except self.FILE_ERRORS as error:
+      return error
+
+  def _decoded(self, entries: Sequence[Entry]
+               ) -> Iterator[tuple[Entry, np.ndarray | Exception]]:
+    """``(entry, array or the file's error)`` in entry order."""
+    if self.DECODE_THREADS <= 1:
+      for entry in entries:
+        yield entry, self._try_decode(entry)
+      return
+    # Bounded look-ahead: at most a few chunks of decoded arrays in memory
+    # however slowly TFDS consumes them.
+    chunk = 8 * self.DECODE_THREADS
+    with concurrent.futures.ThreadPoolExecutor(self.DECODE_THREADS) as pool:
+      for start in range(0, len(entries), chunk):
+        part = entries[start:start + chunk]
+        yield from zip(part, pool.map(self._try_decode, part))
+
   def _generate_examples(self, split: str, entries: Sequence[Entry]
                          ) -> Iterator[tuple[str, dict[str, Any]]]:
-    for entry in entries:
-      try:
-        audio = self.decode(entry)
-      except audio_io.AudioFileError as error:
+    for entry, audio in self._decoded(entries):
+      if isinstance(audio, Exception):
+        error = audio
         # Name the protocol line too, where the entry came from one.
         where = (f" ({entry.where})" if entry.where and entry.where != entry.path
                  else "")
         self._bad(split, type(error)(error.path, error.problem + where,
                                      error.fix))
         continue
-      example = {"audio": audio, "label": entry.label, "utt_id": entry.key}
+      example = {self.INPUT_FEATURE: audio, "label": entry.label,
+                 "utt_id": entry.key}
       example.update({name: entry.fields.get(name, "")
                       for name in self.TEXT_FIELDS})
       self._generated[split] += 1
@@ -228,11 +290,13 @@ class CorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           f"{self.name}: every file of split {split!r} was skipped "
           f"({len(self._bad.skipped.get(split, []))} bad files, first: "
           f"{self._bad.skipped.get(split, [])[:3]}); nothing left to build. "
-          "Fix the files or the path (config.data.stream.manual_dir).")
+          f"Fix the files or the path (config.data.stream.{self.DIR_FIELD}).")
 
 
 def check_entries(entries: Sequence[Entry], split: str, corpus: str,
-                  bad: BadInput | None = None) -> None:
+                  bad: BadInput | None = None, *,
+                  class_names: Sequence[str] = CLASS_NAMES,
+                  dir_field: str = "manual_dir") -> None:
   """An empty split, a split missing a class, or duplicate keys: error."""
   if not entries:
     skipped = bad.skipped.get(split, []) if bad else []
@@ -241,13 +305,13 @@ def check_entries(entries: Sequence[Entry], split: str, corpus: str,
         + (f" after skipping {len(skipped)} bad ones (first: {skipped[:3]})"
            if skipped else "")
         + ". Check the protocol/folder of that split and "
-        "config.data.stream.manual_dir.")
+        f"config.data.stream.{dir_field}.")
   labels = {entry.label for entry in entries}
-  for label, name in enumerate(CLASS_NAMES):
+  for label, name in enumerate(class_names):
     if label not in labels:
       raise CorpusError(
           f"{corpus}: split {split!r} has no {name} records ({len(entries)} "
-          f"records, all {CLASS_NAMES[1 - label]}). A detector needs both "
+          f"records, all {class_names[1 - label]}). A detector needs both "
           "classes in every split: check the protocol/folder of that split.")
   seen: dict[str, str] = {}
   for entry in entries:
@@ -270,10 +334,8 @@ def report(builder: CorpusBuilder) -> str:
         f"(on_bad_file='skip'); first: " + "; ".join(info["first"]))
   resampled = dict(metadata.get("resampled", {}))
   if resampled.get("count"):
-    lines.append(
-        f"{builder.name}: resampled {resampled['count']} file(s) to "
-        f"{builder.builder_config.sample_rate} Hz (resample='warn'); first: "
-        + ", ".join(resampled["first"]))
+    lines.append(builder.resampled_note(resampled["count"],
+                                        resampled["first"]))
   return "\n".join(lines)
 
 
@@ -289,10 +351,13 @@ def prepare(builder_cls: type[CorpusBuilder], manual_dir: str, *,
     manual_dir: the user's copy of the corpus.
     data_dir: cache root (``cljax.data.paths.data_dir``).
     sample_rate: the stream's rate; files at another rate per ``resample``.
+      (Audio only, like ``resample`` and ``channels``.)
     resample: ``"warn"`` or ``"refuse"`` (see ``audio_io.decode_audio``).
     channels: ``"error"`` or ``"mix"``.
     on_bad_file: ``"error"`` or ``"skip"``.
-    **options: builder-specific options; part of the cache key.
+    **options: builder-specific options (checked and completed by
+      ``builder_cls.check_options``; the image builder's ``image_size``,
+      ``resize``, ``min_size``, ``layout``...); part of the cache key.
 
   Returns:
     The prepared builder; read it with ``source(builder, split)``.
@@ -300,10 +365,12 @@ def prepare(builder_cls: type[CorpusBuilder], manual_dir: str, *,
   audio_io.check_option(resample, audio_io.RESAMPLE_MODES, "resample")
   audio_io.check_option(channels, audio_io.CHANNEL_MODES, "channels")
   audio_io.check_option(on_bad_file, ON_BAD_FILE, "on_bad_file")
+  options = builder_cls.check_options(dict(options))
   option_items = tuple(sorted(
       (k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
   manual_dir = os.path.abspath(manual_dir)
-  name = "sr{}_{}".format(sample_rate, _fingerprint(
+  name = "{}_{}".format(builder_cls.config_prefix(sample_rate, options),
+                        _fingerprint(
       manual_dir, resample, channels, on_bad_file, option_items,
       builder_cls.VERSION))
   config = CorpusConfig(name=name, sample_rate=int(sample_rate),
@@ -389,13 +456,16 @@ class Records:
   """A split of a prepared builder as cljax records, optionally a subset.
 
   ``records[i]`` is ``{"audio", "label", "utt_id", <text fields>}`` with the
-  text fields decoded to ``str`` (TFDS returns bytes). Picklable, so grain
-  worker processes can read it.
+  text fields decoded to ``str`` (TFDS returns bytes); the stored model input
+  (``INPUT_FEATURE``, e.g. an image builder's ``image``) is handed over as
+  ``"audio"``, the field the loop moves. Picklable, so grain worker
+  processes can read it.
   """
 
   def __init__(self, builder: tfds.core.DatasetBuilder, split: str,
                indices: Sequence[int] | None = None):
     self._source = ExampleSource(builder, split)
+    self._input = getattr(builder, "INPUT_FEATURE", "audio")
     self.split = split
     self.builder_dir = str(builder.data_dir)
     self._indices = (None if indices is None
@@ -413,6 +483,8 @@ class Records:
       if isinstance(value, bytes):
         record[name] = value.decode("utf-8")
     record["label"] = int(record["label"])
+    if self._input != "audio":
+      record["audio"] = record.pop(self._input)
     return record
 
   def subset(self, indices: Iterable[int]) -> Records:
