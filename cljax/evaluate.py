@@ -25,10 +25,9 @@ import logging
 import os
 import sys
 
-from absl import app, flags
+from absl import app
 import jax
 import ml_collections
-from ml_collections import config_flags
 import orbax.checkpoint as ocp
 
 from cljax import config_schema
@@ -37,25 +36,12 @@ from cljax import train
 from cljax.io.checkpoints import Checkpointer
 from cljax.registry import ConfigError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run folder to load.")
-_TASK = flags.DEFINE_integer("task", None, "Use the checkpoint saved at the "
-                             "end of this task (0-based).")
-_STEP = flags.DEFINE_integer("step", None, "Use the checkpoint at this global "
-                             "step.")
-_SPLIT = flags.DEFINE_string(
-    "split", None, "Split to score: cljax.evaluate: a split of the stream's "
-    "tasks (default: the config's data.eval_split); cljax.score: the "
-    "corpus's split (see its docstring).")
-_OUT = flags.DEFINE_string("out", None, "Output folder (default "
-                           "<workdir>/scores/<checkpoint>).")
-_FOLDER = flags.DEFINE_string(
-    "folder", None, "Score every file under this folder (recursively) "
-    "instead of the stream: audio (.wav/.flac) for an audio run, images for "
-    "an image run (class folders 0_real/1_fake or real/fake label them). "
-    "Both cljax.evaluate and cljax.score read it (cljax/score.py).")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Optional: evaluate on this config's stream instead of "
-    "the run's own.", lock_config=True)
+# The flags live in their own module: cljax.score reads them too and
+# imports this module, which ``python -m cljax.evaluate`` runs a second time
+# as __main__ (flags defined here would then be defined twice).
+from cljax.evaluate_flags import (CONFIG as _CONFIG, FOLDER as _FOLDER,
+                                  OUT as _OUT, SPLIT as _SPLIT, STEP as _STEP,
+                                  TASK as _TASK, WORKDIR as _WORKDIR)
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
