@@ -94,3 +94,33 @@ if ! "$VENV/bin/python" -m cljax.data.build --check >/dev/null 2>&1; then
   "$VENV/bin/python" -m cljax.data.build \
     || say "WARNING: the speech benchmark was not built; the audio configs will use the synthetic stream"
 fi
+
+# --- The embedded image benchmark (cljax/data/builders/image_benchmark.py)
+# Genuine photos from two Debian wallpaper packages, fetched and unpacked
+# without installing (apt-get download + dpkg-deb -x, no root needed) into
+# <data dir>/image_photos; each file is checked by SHA-256 at build time.
+# Without them the image recipes' small variants fall back (loudly) to the 3
+# photos bundled with scikit-learn/matplotlib.
+IMAGE_PHOTOS=$("$VENV/bin/python" -c 'from cljax.data.builders._image_sources import photos_dir; print(photos_dir())')
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+  for package in lomiri-wallpapers-16.04 mate-backgrounds; do
+    [ -d "$IMAGE_PHOTOS/$package/usr" ] && continue
+    say "fetching $package (photos of the image benchmark) into $IMAGE_PHOTOS"
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -q "$package" >/dev/null 2>&1) \
+        && mkdir -p "$IMAGE_PHOTOS" \
+        && dpkg-deb -x "$tmp"/"$package"_*.deb "$IMAGE_PHOTOS/$package.partial"; then
+      mv "$IMAGE_PHOTOS/$package.partial" "$IMAGE_PHOTOS/$package"
+    else
+      rm -rf "$IMAGE_PHOTOS/$package.partial"
+      say "WARNING: could not fetch $package; the image benchmark will fall back to the 3 bundled photos"
+    fi
+    rm -rf "$tmp"
+  done
+else
+  say "WARNING: apt-get/dpkg-deb not found: the image benchmark's photos (lomiri-wallpapers-16.04, mate-backgrounds) cannot be fetched; it will fall back to the 3 bundled photos"
+fi
+if ! "$VENV/bin/python" -m cljax.data.image_stream --check >/dev/null 2>&1; then
+  "$VENV/bin/python" -m cljax.data.image_stream \
+    || say "WARNING: the image benchmark was not built; the image recipes' small variants will build it on first use or fall back"
+fi

@@ -9,6 +9,7 @@ from cljax.data import corpus_streams
 from cljax.data import image_streams
 from cljax.data.digits import digits_stream
 from cljax.data.grouped import grouped_stream
+from cljax.data.image_stream import image_benchmark_stream
 from cljax.data.speech_stream import speech_benchmark_stream
 from cljax.data.stream import Stream
 from cljax.data.synthetic import synthetic_audio_stream
@@ -27,6 +28,8 @@ STREAMS: dict[str, Callable[..., Stream]] = {
     "seed001_sequence": image_streams.seed001_sequence,
     "speech_benchmark": speech_benchmark_stream,
     "digits": digits_stream,
+    # The embedded image benchmark (cljax.data.image_stream).
+    "image_benchmark": image_benchmark_stream,
     # Another stream's tasks merged into groups (cljax.group writes these).
     "grouped": grouped_stream,
 }
