@@ -1,4 +1,4 @@
-"""Shared settings of the audio configs, per variant.
+"""Shared settings of the audio and image configs, per variant.
 
 Each config in ``configs/`` is one experiment (one strategy); they share the
 stream, front end, model and schedule of a variant, which live here so that
@@ -21,6 +21,13 @@ a comparison across methods changes nothing but the method:
 
 Where the benchmark is neither cached nor buildable (packages missing) the
 stream falls back to the synthetic one, loudly (``speech_stream``).
+
+Image recipes (``image_experiment``; configs/fft_resnet_limited.py,
+cored_image.py, kd_ewc_image.py) have two sizes: the full one on a user's
+corpus (256-px images, the seeds' backbones) and ``small`` on the embedded
+image benchmark (``image_benchmark``: 64-px crops of photographs vs. the
+``IMAGE_FAMILIES`` generators, built offline at set-up) with CPU-sized
+backbones. ``parse_words`` reads their comma-separated variants.
 """
 
 from __future__ import annotations
@@ -133,4 +140,105 @@ def audio_experiment(variant: str | None) -> ml_collections.ConfigDict:
     config.train.epochs_per_task = 30.0
     config.train.log_every = 50
     config.train.checkpoint_every = 500
+  return config
+
+
+def parse_words(variant: str | None, choices: dict[str, tuple[str, ...]],
+                modifiers: tuple[str, ...] = ()
+                ) -> tuple[dict[str, str], set[str]]:
+  """A comma-separated variant as one word per choice group + modifiers.
+
+  ``choices`` maps a group (e.g. ``"method"``) to its words, the first the
+  default. ``parse_words("gdumb,small", {"method": ("icarl", "gdumb")},
+  ("small",))`` is ``({"method": "gdumb"}, {"small"})``. Unknown words, or
+  two words of one group, raise ValueError listing every choice.
+  """
+  words = [w.strip() for w in (variant or "").split(",") if w.strip()]
+  picked: dict[str, str] = {}
+  unknown = []
+  for word in words:
+    group = next((g for g, options in choices.items() if word in options),
+                 None)
+    if group is None:
+      if word not in modifiers:
+        unknown.append(word)
+    elif group in picked and picked[group] != word:
+      unknown.append(word)
+    else:
+      picked[group] = word
+  if unknown:
+    listed = "; ".join(f"{group}: {', '.join(options)}"
+                       for group, options in choices.items())
+    raise ValueError(
+        f"Unknown or conflicting config variant word(s) {unknown} in "
+        f"{variant!r}. Give at most one word per group ({listed}) and any "
+        f"of the modifiers {', '.join(modifiers) or '(none)'}, comma-"
+        "separated (e.g. --config=FILE:WORD,small).")
+  chosen = {group: picked.get(group, options[0])
+            for group, options in choices.items()}
+  return chosen, {w for w in words if w in modifiers}
+
+
+# The embedded image benchmark's generator families, one task each, in the
+# fixed task order of the image recipes' ``small`` variants
+# (cljax/data/builders/_image_generators.py): bicubic x2 up-sampling, JPEG
+# q20-40, a random conv + depth-to-space decoder, an autoencoder trained
+# during the build, bilinear x4, nearest x2.
+IMAGE_FAMILIES = ("bicubic_x2", "jpeg_q30", "decoder_d2s", "autoencoder",
+                  "bilinear_x4", "nearest_x2")
+
+
+def image_experiment(small: bool, *, stream: dict[str, object],
+                     frontend: dict[str, object], model: dict[str, object],
+                     ) -> ml_collections.ConfigDict:
+  """The base config of an image recipe.
+
+  Args:
+    small: run on the embedded image benchmark (64x64 crops of photographs
+      vs. generator families, built offline; ``image_benchmark``) with a
+      CPU-sized model; else on ``stream``, the user's corpus.
+    stream: the full variant's ``config.data.stream`` block.
+    frontend: ``config.frontend`` for the full variant's 256-px images
+      (``crop`` 224); the small variant scales a crop to its 64-px images.
+    model: ``config.model`` at the full size; the small variant narrows it.
+
+  Every image record is one whole image (``crop_seconds = eval_seconds =
+  1``: an image stream's sample rate is its S*S*3 values per image).
+  """
+  config = config_schema.base_config()
+  config.data.crop_seconds = 1.0
+  config.data.eval_seconds = 1.0
+  config.frontend = ml_collections.ConfigDict(dict(frontend))
+  config.model = ml_collections.ConfigDict(dict(model))
+  config.eval.metrics = ("auc", "accuracy", "eer")
+  config.optimizer.name = "adam"
+  config.train.log_every = 20
+  if not small:
+    config.data.stream = ml_collections.ConfigDict(dict(stream))
+    config.data.batch_size = 32
+    config.data.eval_batch_size = 128
+    config.data.worker_count = 4
+    config.optimizer.learning_rate = 1e-4
+    config.train.epochs_per_task = 10.0
+    config.train.log_every = 50
+    config.train.checkpoint_every = 1000
+    return config
+  config.data.stream = ml_collections.ConfigDict(dict(
+      name="image_benchmark", families=IMAGE_FAMILIES, data_dir="", seed=0))
+  config.data.batch_size = 32
+  config.data.eval_batch_size = 128
+  if config.frontend.get("crop"):
+    config.frontend.crop = 56   # seed 001's 224 of 256, at 64 px
+  name = str(model["name"])
+  if name.startswith("resnet"):
+    config.model.width = 16
+  elif name == "xception":
+    config.model.width_multiplier = 0.25
+    config.model.num_middle_blocks = 2
+  elif name == "efficientnet_b0":
+    config.model.width_multiplier = 0.5
+    config.model.depth_multiplier = 0.5
+  config.optimizer.learning_rate = 1e-3
+  config.train.epochs_per_task = 4.0
+  config.train.checkpoint_every = 500
   return config

@@ -65,23 +65,10 @@ BACKBONES = ("hmconformer", "aasist", "aasist_l", "lcnn")
 MODIFIERS = ("small", "full", "faithful")
 
 
-def parse_variant(variant):
-  """``"lcnn,small"`` -> ``("lcnn", {"small"})``; errors list the choices."""
-  parts = [part.strip() for part in (variant or "hmconformer").split(",")]
-  backbones = [part for part in parts if part in BACKBONES]
-  modifiers = {part for part in parts if part in MODIFIERS}
-  unknown = [part for part in parts
-             if part not in BACKBONES and part not in MODIFIERS]
-  if unknown or len(backbones) > 1:
-    raise ValueError(
-        f"Unknown config variant {variant!r}: give at most one backbone of "
-        f"{', '.join(BACKBONES)} and any of the modifiers "
-        f"{', '.join(MODIFIERS)}, comma-separated (e.g. :lcnn,small).")
-  return (backbones[0] if backbones else "hmconformer"), modifiers
-
-
 def get_config(variant=None):
-  backbone, modifiers = parse_variant(variant)
+  choice, modifiers = presets.parse_words(variant, {"backbone": BACKBONES},
+                                          MODIFIERS)
+  backbone = choice["backbone"]
   config = config_schema.base_config()
   config.data.stream = ml_collections.ConfigDict(dict(
       name="corpus_incremental", corpora=("asvspoof2019_la",),

@@ -1,0 +1,70 @@
+r"""Seed 003: KD and EWC over short (EASY) and long sequences of generators.
+
+Command::
+
+  # The embedded image benchmark (CPU, minutes):
+  python -m cljax.main --config=configs/kd_ewc_image.py:small           # KD
+  python -m cljax.main --config=configs/kd_ewc_image.py:small,ewc
+  python -m cljax.main --config=configs/kd_ewc_image.py:small,finetune
+  # Your copy of CDDB (seed 003's folders):
+  python -m cljax.main --config=configs/kd_ewc_image.py:ewc,long \
+      --config.data.stream.root=/data/CDDB
+
+"Continuous Fake Media Detection: Adapting Deepfake Detectors to New
+Generative Techniques" (CVIU 2024): ResNet-50 on RGB, knowledge
+distillation from the model after the previous task (``CE + alpha *
+clamp(T^2 KL)``; the student starts from the teacher) or EWC (a quadratic
+penalty with the empirical Fisher of each finished task), ``finetune`` as
+the lower bound. Sequences: CDDB ``easy`` (default) or ``long``
+(``cddb_easy`` / ``cddb_long`` streams over ``config.data.stream.root``,
+seed 003's ``<task>/{train,val,test}/{0_real,1_fake}/`` folders), 256-px
+images, the 224 centre crop at test and a random 224 crop + flip in
+training (``config.augment = flip_crop``), ImageNet normalisation. The
+seed's training code was not found: Adam 1e-4, alpha 1, T 2, clamp [0, 10]
+and EWC strength 30 are cljax's documented choices.
+
+``small``: the embedded image benchmark, 64-px RGB, random 56 crop + flip,
+ResNet-18 at width 16.
+
+Expected result (``small``, 2-core CPU; filled in from the README table).
+"""
+
+import ml_collections
+
+from cljax import presets
+
+METHODS = ("kd", "ewc", "finetune")
+SEQUENCES = ("easy", "long")
+
+
+def get_config(variant=None):
+  choice, modifiers = presets.parse_words(
+      variant, {"method": METHODS, "sequence": SEQUENCES}, ("small",))
+  small = "small" in modifiers
+  config = presets.image_experiment(
+      small,
+      stream=dict(name=f"cddb_{choice['sequence']}", root="",
+                  image_size=256, data_dir=""),
+      frontend=dict(name="rgb", crop=224, normalization="imagenet"),
+      model=dict(name="resnet50"))
+  if small:
+    config.model.name = "resnet18"
+  config.augment = ml_collections.ConfigDict(dict(
+      name="flip_crop", crop=config.frontend.crop))
+  method = choice["method"]
+  config.strategy.name = method
+  if method == "kd":
+    config.strategy.alpha = 1.0
+    config.strategy.temperature = 2.0
+    config.strategy.clamp_min = 0.0
+    config.strategy.clamp_max = 10.0
+  elif method == "ewc":
+    config.strategy.strength = 30.0
+    config.strategy.mode = "separate"
+    config.strategy.decay = 1.0
+    config.strategy.fisher = "empirical"
+    config.strategy.fisher_split = "train"
+    config.strategy.fisher_tasks = "current"
+    config.strategy.apply_to = "all"
+  config.lock()
+  return config
