@@ -28,3 +28,12 @@ def test_sweep_runs_every_job_and_compares(tmp_path):
   # Re-running skips the finished runs.
   again = run_cli("cljax.sweep", *args, timeout=600)
   assert again.stdout.count("is finished; skipping") == 2
+
+
+def test_variants_with_commas_survive_the_configs_list():
+  from cljax import sweep
+  assert sweep.config_specs(
+      ["configs/cored_image.py:small", "kd", "efficientnet",
+       "configs/kd_ewc_image.py:small", "configs/rwm_audio.py"]) == [
+           "configs/cored_image.py:small,kd,efficientnet",
+           "configs/kd_ewc_image.py:small", "configs/rwm_audio.py"]
