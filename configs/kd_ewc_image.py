@@ -24,7 +24,8 @@ seed's training code was not found: Adam 1e-4, alpha 1, T 2, clamp [0, 10]
 and EWC strength 30 are cljax's documented choices.
 
 ``small``: the embedded image benchmark, 64-px RGB, random 56 crop + flip,
-ResNet-18 at width 16.
+ResNet-18 at width 16 with a 3x3 stride-1 stem (``stem="small"``: the
+ImageNet stem's 4x reduction erased the up-sampling traces of 64-px images).
 
 Expected result (``small``, 2-core CPU; filled in from the README table).
 """
@@ -48,7 +49,11 @@ def get_config(variant=None):
       frontend=dict(name="rgb", crop=224, normalization="imagenet"),
       model=dict(name="resnet50"))
   if small:
+    # The ImageNet stem cuts a 56-px crop to 14 px before the first block,
+    # and with it the up-samplers' pixel-level traces (task-0 AUC 54 %
+    # against 80 % with the small stem, measured on bicubic x2).
     config.model.name = "resnet18"
+    config.model.stem = "small"
   config.augment = ml_collections.ConfigDict(dict(
       name="flip_crop", crop=config.frontend.crop))
   method = choice["method"]

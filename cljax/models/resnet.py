@@ -11,6 +11,8 @@ Architecture (He et al. 2016, as torchvision ``resnet18/34/50``):
 
 1. Stem: Conv 7x7 stride 2, padding 3, no bias -> BatchNorm -> ReLU ->
    max-pool 3x3 stride 2, padding 1 (padding with -inf, as torch does).
+   ``stem="small"``: Conv 3x3 stride 1 -> BatchNorm -> ReLU, no pool, for
+   small images (the CIFAR ResNets' stem; not a torchvision layout).
 2. Four stages of widths ``width * (1, 2, 4, 8)``; stage ``i`` has
    ``stage_sizes[i]`` blocks, the first block of stages 2-4 has stride 2.
 
@@ -135,6 +137,12 @@ class Bottleneck(_Block):
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+# "imagenet": 7x7 stride-2 conv + 3x3 stride-2 max-pool (torchvision), the
+# input reduced 4x before the first block. "small": one 3x3 stride-1 conv,
+# no pool (the CIFAR ResNets' stem) -- for small images whose evidence is
+# pixel-level (an up-sampler's period-2 pattern), which the ImageNet stem
+# averages away.
+STEMS = ("imagenet", "small")
 
 
 class ResNet(nn.Module):
@@ -151,6 +159,8 @@ class ResNet(nn.Module):
       float32 whatever this is.
     head: ``"softmax"`` or ``"oc_softmax"``; see ``heads.classifier_head``.
     batch_norm_momentum: running-average momentum of every BatchNorm.
+    stem: ``"imagenet"`` (torchvision's, the counts below) or ``"small"``
+      (3x3 stride 1, no max-pool; see ``STEMS``).
   """
 
   num_classes: int = 2
@@ -160,6 +170,7 @@ class ResNet(nn.Module):
   dtype: Any = jnp.float32
   head: str = "softmax"
   batch_norm_momentum: float = 0.9
+  stem: str = "imagenet"
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, train: bool = False
@@ -172,14 +183,21 @@ class ResNet(nn.Module):
           f"ResNet expects images [batch, height, width, channels], got shape "
           f"{x.shape}. Use an image front end (config.frontend.name="
           "'spectrum' or 'rgb').")
+    if self.stem not in STEMS:
+      raise ValueError(f"config.model.stem={self.stem!r}: choose one of "
+                       f"{list(STEMS)}.")
     block_cls = BLOCKS[self.block]
     x = x.astype(self.dtype)
-    x = _conv(self.width, 7, 2, "conv1", self.dtype)(x)
+    if self.stem == "imagenet":
+      x = _conv(self.width, 7, 2, "conv1", self.dtype)(x)
+    else:
+      x = _conv(self.width, 3, 1, "conv1", self.dtype)(x)
     x = nn.BatchNorm(use_running_average=not train,
                      momentum=self.batch_norm_momentum, epsilon=_BN_EPSILON,
                      dtype=self.dtype, name="bn1")(x)
     x = nn.relu(x)
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    if self.stem == "imagenet":
+      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for stage, num_blocks in enumerate(self.stage_sizes):
       for index in range(num_blocks):
         stride = 2 if stage > 0 and index == 0 else 1

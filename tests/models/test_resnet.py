@@ -102,6 +102,28 @@ def test_stem_and_stage_shapes_at_224():
       1, 7, 7, 512)
 
 
+def test_small_stem_keeps_full_resolution():
+  """stem="small": one 3x3 stride-1 conv, no max-pool, so a 32-px image
+  reaches the first stage at 32 px (the ImageNet stem: 8 px), and the stem
+  kernel is 3*3*3*width instead of 7*7*3*width."""
+  small, imagenet = (ResNet18(num_classes=2, width=8, stem=stem)
+                     for stem in ("small", "imagenet"))
+  x = jnp.zeros((1, 32, 32, 3))
+  shapes = {}
+  for name, model in (("small", small), ("imagenet", imagenet)):
+    variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+    _, state = jax.eval_shape(
+        functools.partial(model.apply, capture_intermediates=True,
+                          mutable=["intermediates"]), variables, x)
+    shapes[name] = (state["intermediates"]["layer1_0"]["__call__"][0].shape,
+                    _count(variables["params"]))
+  assert shapes["small"][0] == (1, 32, 32, 8)
+  assert shapes["imagenet"][0] == (1, 8, 8, 8)
+  assert shapes["imagenet"][1] - shapes["small"][1] == (49 - 9) * 3 * 8
+  with pytest.raises(ValueError, match="config.model.stem='cifar'"):
+    ResNet18(stem="cifar").init(jax.random.PRNGKey(0), x)
+
+
 @pytest.mark.parametrize("cls, embed", [(ResNet18, 64), (ResNet50, 256)])
 def test_shapes_and_classifier_path(cls, embed):
   model = registry.build(
