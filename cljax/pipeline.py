@@ -1,6 +1,7 @@
 r"""The deployment loop on the command line (stages: cljax.deploy.pipeline).
 
   python -m cljax.pipeline init --registry=R --config=configs/pipeline_audio.py
+  python -m cljax.pipeline init --registry=R --config=configs/pipeline_image.py
   python -m cljax.pipeline intake --registry=R --dataset=DIR
   python -m cljax.pipeline run    --registry=R
   python -m cljax.pipeline watch  --registry=R --inbox=DIR [--once]
@@ -9,10 +10,15 @@ r"""The deployment loop on the command line (stages: cljax.deploy.pipeline).
   python -m cljax.pipeline export_benchmark --family=world --out=inbox/world
 
 * ``init`` writes ``R/pipeline.json`` (``--force`` replaces another one).
+  Its config decides the registry's modality: ``pipeline_audio.py`` makes an
+  audio registry, ``pipeline_image.py`` an image one (a registry is one or
+  the other; ``--force`` does not switch a registry that holds versions).
 * ``intake`` validates a dataset (audio: ``DIR/{train,dev,test}/{bonafide,
-  spoof}/*.wav|flac``), reports every bad file, decides new task or merge
-  (the production model's embeddings) and queues it; a bad dataset is
-  rejected here and nothing trains. Exit status 1 when rejected.
+  spoof}/*.wav|flac``; images: ``DIR/{train,val,test}/{0_real,1_fake}/
+  *.png|jpg``; a dataset of the other modality is rejected), reports every
+  bad file, decides new task or merge (the production model's embeddings)
+  and queues it; a bad dataset is rejected here and nothing trains. Exit
+  status 1 when rejected.
 * ``run`` trains, evaluates, gates and promotes (or rejects) every queued
   job; after a crash it resumes where the job stopped. Exit status 1 when
   a job fails (its error is in ``status``; run again to resume).
@@ -22,9 +28,11 @@ r"""The deployment loop on the command line (stages: cljax.deploy.pipeline).
 * ``status``: production, the tasks it knows and every job.
 * ``registry ...``: the registry's own command line (list, show, promote,
   rollback, history), with its flags.
-* ``export_benchmark``: one family of the embedded speech benchmark written
-  as a dataset folder (``--max_per_class`` clips per class and split), to
-  try the loop on real speech.
+* ``export_benchmark``: one family of an embedded benchmark written as a
+  dataset folder (``--max_per_class`` files per class and split), to try
+  the loop without a corpus: a speech family (``--family=espeak``) as an
+  audio dataset, an image family (``--family=bicubic_x2``) as an image
+  dataset in seed 003's layout (PNG).
 
 Errors (``PipelineError``, ``RegistryError``, config errors) print one line
 naming the fix and exit with status 2.
@@ -44,7 +52,8 @@ COMMANDS = ("init", "intake", "run", "watch", "status", "registry",
             "export_benchmark")
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "init: the pipeline config (configs/pipeline_audio.py).",
+    "config", None, "init: the pipeline config (configs/pipeline_audio.py "
+    "or configs/pipeline_image.py).",
     lock_config=False)
 _REGISTRY = flags.DEFINE_string("registry", None, "The registry folder.")
 _DATASET = flags.DEFINE_string("dataset", None, "intake: the dataset folder.")
@@ -55,12 +64,13 @@ _POLL = flags.DEFINE_float("poll_seconds", 10.0, "watch: seconds between "
 _FORCE = flags.DEFINE_bool("force", False, "init: replace another "
                            "pipeline.json.")
 _JSON = flags.DEFINE_bool("json", False, "status: print JSON.")
-_FAMILY = flags.DEFINE_string("family", None, "export_benchmark: the "
-                              "speech benchmark family (e.g. world).")
+_FAMILY = flags.DEFINE_string("family", None, "export_benchmark: a speech "
+                              "benchmark family (e.g. world) or an image "
+                              "benchmark family (e.g. bicubic_x2).")
 _OUT = flags.DEFINE_string("out", None, "export_benchmark: the dataset "
                            "folder to write.")
 _MAX_PER_CLASS = flags.DEFINE_integer("max_per_class", 0, "export_benchmark:"
-                                      " clips per class and split (0: all).")
+                                      " files per class and split (0: all).")
 
 
 def _forward_to_registry(argv: list[str]) -> None:
@@ -87,7 +97,8 @@ def main(argv):
     if command == "init":
       if _CONFIG.value is None:
         raise app.UsageError("init needs --config=configs/pipeline_audio.py"
-                             "[:small].")
+                             "[:small] (or configs/pipeline_image.py"
+                             "[:small] for image datasets).")
       config = _CONFIG.value
       if not config.get("config_name"):
         from cljax import run as run_lib  # pylint: disable=g-import-not-at-top

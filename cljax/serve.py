@@ -5,8 +5,12 @@ r"""Starts the HTTP scoring service on a model registry (one command).
       [--poll_seconds=1] [--on_multichannel=mix|error] \
       [--on_other_rate=resample|refuse]
 
-Serves the registry's production version and reloads when another one is
-promoted. Endpoints, errors and curl examples: ``cljax.deploy.serve``.
+Serves the registry's production version (audio or image: the registry's
+modality) and reloads when another one is promoted. Endpoints, errors and
+curl examples (``curl -F file=@clip.wav URL/score``, ``curl -F
+file=@image.png URL/score``): ``cljax.deploy.serve``. The audio flags
+(``--max_seconds``, ``--on_multichannel``, ``--on_other_rate``) do not apply
+to images.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ _MAX_BYTES = flags.DEFINE_integer("max_bytes", 20 * 1024 * 1024,
 _MAX_SECONDS = flags.DEFINE_float("max_seconds", 600.0,
                                   "Longest clip accepted, in seconds.")
 _THRESHOLD = flags.DEFINE_float(
-    "threshold", None, "bonafide when score >= this (log-odds); default: "
+    "threshold", None, "bonafide (audio) or real (images) when score >= this "
+    "(log-odds); default: "
     "the version's registered threshold, else 0.")
 _POLL = flags.DEFINE_float("poll_seconds", 1.0, "How often the production "
                            "pointer is checked for a promotion.")

@@ -33,10 +33,21 @@ same mtime tick would go unnoticed). Datasets are read where they lie; a
 dataset changed or moved after intake fails the next candidate that needs
 it, with its name.
 
+Modality: a registry is audio or image, as its pipeline config's
+``experiment.data.stream.name`` says (``audio_folder``:
+``configs/pipeline_audio.py``; ``image_folders``:
+``configs/pipeline_image.py``). A dataset of the other layout is rejected at
+intake with the command that makes a registry for it (its files are counted,
+not decoded); ``init --force`` refuses to switch a registry that holds
+versions to the other modality, and ``Registry.register`` refuses to mix.
+
 The continual step: a candidate's stream is the known tasks plus the new
-one (an ``audio_folder`` stream over ``manifest-<digest>.csv``; the
-content digest in the name keeps a prepared copy from being reused for
-other content: the builder's cache is keyed by the manifest's path). Its
+one (an ``audio_folder`` stream over ``manifest-<digest>.csv`` with the
+columns ``path,label,task,system,split``, or an ``image_folders`` stream
+with ``layout="csv"`` over one with ``path,label,task,split,source`` and
+``config.intake``'s ``image_size``/``resize``/``min_size``; the content
+digest in the name keeps a prepared copy from being reused for other
+content: the builder's cache is keyed by the manifest's path). Its
 run folder starts with a copy of the production version's full state
 (params, optimizer state, the strategy's state such as EWC's Fisher, replay
 buffer, step) saved as a checkpoint whose progress says "N tasks done";
@@ -50,15 +61,20 @@ is decided again against the new production model; if it moves while a
 candidate trains, the candidate is rejected (its parent is no longer
 production).
 
-Gate (``config.gate``): the new task's metric must reach ``new_task_max``;
-with a parent, no other task may be worse than the parent's number on it by
-more than ``max_degradation``. Pass: the candidate is registered and
-promoted (the reason holds the numbers). Fail: registered with status
-``rejected`` and the failed rules in its meta (``gate``) and the job.
+Gate (``config.gate``): the new task's metric must reach ``new_task_max``
+(at most it for a lower-is-better metric such as EER, the audio default; at
+least it for AUC, the image default); with a parent, no other task may be
+worse than the parent's number on it by more than ``max_degradation``.
+Pass: the candidate is registered and promoted (the reason holds the
+numbers). Fail: registered with status ``rejected`` and the failed rules in
+its meta (``gate``) and the job.
 
-Image datasets (``<ds>/{train,val,test}/{0_real,1_fake}/``, seed 003's
-layout) are recognised and validated, then rejected: cljax has no image
-models yet.
+Datasets: audio ``<ds>/{train,dev,test}/{bonafide,spoof}/*.wav|flac``
+(``dev`` optional), every clip decoded by ``cljax.data.audio_io``; images
+in seed 003's layout ``<ds>/{train,val,test}/{0_real,1_fake}/*.png|jpg``
+(``val`` optional), every image decoded by ``cljax.data.image_io`` at
+``config.intake.image_size`` (unreadable, truncated, too small files named
+one by one in ``intake.json``).
 
 Limits: versions made by the pipeline name their manifest and cache under
 ``R/pipeline`` by absolute path (serving rebuilds the stream from them):
@@ -111,20 +127,48 @@ AUDIO_CLASSES = ("bonafide", "spoof")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 IMAGE_SPLITS = ("train", "val", "test")
 IMAGE_CLASSES = ("0_real", "1_fake")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif",
-                    ".tiff")
 MEASURES = ("cosine", "frechet")
+# The stream a pipeline config's experiment names decides its registry's
+# modality; the layouts detect_layout finds are named alike.
+STREAM_MODALITY = {"audio_folder": "audio", "image_folders": "image"}
+MODALITY_CONFIG = {"audio": "configs/pipeline_audio.py",
+                   "image": "configs/pipeline_image.py"}
+GROUPING_SPLITS = {"audio": ("train", "test", "dev"),
+                   "image": ("train", "test", "val")}
+# files.csv and the manifests name the classes as each stream reads them.
+CLASS_LABELS = {"audio": AUDIO_CLASSES, "image": ("real", "fake")}
 AUDIO_LAYOUT = "<dataset>/{train,dev,test}/{bonafide,spoof}/*.wav|flac " \
     "(dev optional)"
-IMAGE_LAYOUT = "<dataset>/{train,val,test}/{0_real,1_fake}/*.png|jpg"
-IMAGE_UNAVAILABLE = (
-    "image training is not available yet: cljax has no image models, so "
-    "an image dataset (seed 003's layout) is validated but cannot be "
-    "trained. Submit an audio dataset (" + AUDIO_LAYOUT + ").")
+IMAGE_LAYOUT = "<dataset>/{train,val,test}/{0_real,1_fake}/*.png|jpg " \
+    "(val optional)"
+LAYOUTS = {"audio": AUDIO_LAYOUT, "image": IMAGE_LAYOUT}
 
 
 class PipelineError(ValueError):
   """The pipeline cannot go on; the message names what and the fix."""
+
+
+def modality_of(config: ml_collections.ConfigDict) -> str:
+  """``"audio"`` or ``"image"``: what a pipeline config's registry trains
+  (from ``config.experiment.data.stream.name``)."""
+  name = config.experiment.data.stream.get("name")
+  if name not in STREAM_MODALITY:
+    raise PipelineError(
+        f"config.experiment.data.stream.name={name!r}: the pipeline fills in "
+        f"one of {sorted(STREAM_MODALITY)} (audio or image datasets); start "
+        f"from {' or '.join(MODALITY_CONFIG.values())}.")
+  return STREAM_MODALITY[name]
+
+
+def mismatch_message(modality: str, layout: str) -> str:
+  """Why a dataset of ``layout`` cannot enter a ``modality`` registry."""
+  return (f"this registry trains {modality} models (its pipeline config's "
+          "experiment.data.stream is "
+          f"{[k for k, v in STREAM_MODALITY.items() if v == modality][0]!r})"
+          f" and this is an {layout} dataset; a registry is audio or image, "
+          f"not both. Take it into a registry of its own: python -m "
+          f"cljax.pipeline init --registry=OTHER "
+          f"--config={MODALITY_CONFIG[layout]}")
 
 
 def _now() -> str:
@@ -164,12 +208,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   for block in ("experiment", "intake", "grouping", "gate"):
     if block not in config:
       raise PipelineError(f"the pipeline config has no '{block}' block; start "
-                          "from configs/pipeline_audio.py.")
+                          "from configs/pipeline_audio.py or "
+                          "configs/pipeline_image.py.")
   try:
     config_schema.validate(config.experiment)
   except ConfigError as error:
     raise PipelineError(f"config.experiment: {error}") from error
   gate, grouping, intake = config.gate, config.grouping, config.intake
+  modality = modality_of(config)
   metric_names = tuple(config.experiment.eval.metrics)
   if gate.metric not in metric_names or gate.metric not in metrics.METRICS:
     raise PipelineError(f"config.gate.metric={gate.metric!r}: use one of "
@@ -189,9 +235,23 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                         "a distance >= 0 (0 never merges unless identical).")
   if int(grouping.max_per_class) < 2:
     raise PipelineError("config.grouping.max_per_class must be >= 2.")
-  if grouping.split not in ("train", "test", "dev"):
-    raise PipelineError(f"config.grouping.split={grouping.split!r}: train, "
-                        "dev or test.")
+  splits = GROUPING_SPLITS[modality]
+  if grouping.split not in splits:
+    raise PipelineError(f"config.grouping.split={grouping.split!r}: one of "
+                        f"{list(splits)} (the {modality} layout's splits).")
+  if modality == "image":
+    from cljax.data import image_io  # pylint: disable=g-import-not-at-top
+    for field in ("image_size", "resize", "min_size"):
+      if field not in intake:
+        raise PipelineError(f"config.intake has no {field!r}; an image "
+                            "pipeline decodes every image at intake (start "
+                            "from configs/pipeline_image.py).")
+    try:
+      image_io.check_image_options(intake.image_size, intake.resize,
+                                   intake.min_size)
+    except ValueError as error:
+      raise PipelineError(str(error).replace("config.data.stream.",
+                                             "config.intake.")) from error
   if intake.on_bad_file not in ("error", "skip"):
     raise PipelineError(f"config.intake.on_bad_file={intake.on_bad_file!r}: "
                         "'error' (reject the dataset) or 'skip' (leave the "
@@ -210,6 +270,15 @@ def init(registry_root: str, config: ml_collections.ConfigDict, *,
   record = {"format": FORMAT,
             "config": json.loads(config.to_json_best_effort())}
   path = os.path.join(os.path.abspath(registry_root), CONFIG_FILE)
+  modality = modality_of(config)
+  registry = Registry(registry_root, create=False)
+  for version in registry.versions():
+    held = registry.meta(version).get("modality", "audio")
+    if held != modality:
+      raise PipelineError(
+          f"{registry.root} holds {held} versions ({version}); this config "
+          f"trains {modality} models and a registry is audio or image, not "
+          "both (--force does not change that). Give another --registry.")
   if os.path.exists(path) and not force:
     with open(path, encoding="utf-8") as f:
       old = json.load(f)
@@ -230,7 +299,8 @@ def load_config(registry_root: str) -> ml_collections.ConfigDict:
     raise PipelineError(
         f"{path} does not exist: set the pipeline up first with python -m "
         f"cljax.pipeline init --registry={registry_root} "
-        "--config=configs/pipeline_audio.py")
+        "--config=configs/pipeline_audio.py (or configs/pipeline_image.py "
+        "for image datasets)")
   with open(path, encoding="utf-8") as f:
     record = json.load(f)
   return ml_collections.ConfigDict(record["config"])
@@ -337,10 +407,15 @@ def validate_dataset(folder: str, config: ml_collections.ConfigDict
   ``bonafide`` and ``spoof`` folders of at least ``intake.min_per_class``
   files, every file decoded by ``cljax.data.audio_io`` (unreadable,
   truncated, empty, multi-channel ... files are named one by one). Image:
-  the same checks on ``{train,val,test}/{0_real,1_fake}`` (files opened
-  with PIL), then the image-unavailable rejection.
+  the same checks on ``{train,val,test}/{0_real,1_fake}`` (``val``
+  optional), every file decoded by ``cljax.data.image_io`` at
+  ``intake.image_size`` (unreadable, truncated, smaller than
+  ``intake.min_size`` ... named one by one). A dataset whose layout is not
+  the registry's modality is rejected; its files are counted by extension,
+  not decoded (the config has no decoding settings for them).
   """
   from cljax.data import audio_io  # pylint: disable=g-import-not-at-top
+  from cljax.data import image_io  # pylint: disable=g-import-not-at-top
   folder = os.path.abspath(folder)
   digest, num_files = content_hash(folder)
   layout = detect_layout(folder)
@@ -353,11 +428,15 @@ def validate_dataset(folder: str, config: ml_collections.ConfigDict
         f"{folder}: neither layout found. Expected audio: {AUDIO_LAYOUT}; "
         f"or images: {IMAGE_LAYOUT}.")
     return Validation(report, [], [])
+  modality = modality_of(config)
+  decode = layout == modality
+  if not decode:
+    report["errors"].append(mismatch_message(modality, layout))
   intake, grouping = config.intake, config.grouping
   splits, classes, extensions = ((AUDIO_SPLITS, AUDIO_CLASSES,
                                   AUDIO_EXTENSIONS) if layout == "audio" else
                                  (IMAGE_SPLITS, IMAGE_CLASSES,
-                                  IMAGE_EXTENSIONS))
+                                  image_io.IMAGE_EXTENSIONS))
   required = ("train", "test")
   for name in _visible(folder):
     if name not in splits:
@@ -371,8 +450,7 @@ def validate_dataset(folder: str, config: ml_collections.ConfigDict
       if split in required:
         report["errors"].append(
             f"{split_dir}: missing; every dataset needs {list(required)} "
-            "splits. Expected: "
-            f"{AUDIO_LAYOUT if layout == 'audio' else IMAGE_LAYOUT}.")
+            f"splits. Expected: {LAYOUTS[layout]}.")
       continue
     for name in _visible(split_dir):
       if name not in classes:
@@ -386,28 +464,33 @@ def validate_dataset(folder: str, config: ml_collections.ConfigDict
       good = 0
       for name in names:
         path = os.path.join(class_dir, name)
-        problem = None
+        problem, decoded = None, None
         if not name.lower().endswith(extensions):
           problem = f"not a{'n audio' if layout == 'audio' else 'n image'} " \
               f"file (extensions {list(extensions)})"
+        elif not decode:
+          pass  # Another modality's dataset: rejected above, counted only.
         elif layout == "audio":
           try:
             decoded = audio_io.decode_audio(
                 path, sample_rate=int(intake.sample_rate),
-                resample=intake.resample, channels=intake.channels)
+                resample=intake.resample, channels=intake.channels).samples
           except audio_io.AudioFileError as error:
             problem = error.problem
-          else:
-            if (split == grouping.split and sum(
-                1 for s in samples if s["label"] == label) <
-                int(grouping.max_per_class)):
-              samples.append({"audio": decoded.samples, "label": label,
-                              "utt_id": path})
         else:
-          problem = _check_image(path)
+          try:
+            decoded = image_io.decode_image(
+                path, int(intake.image_size), resize=intake.resize,
+                min_size=int(intake.min_size)).reshape(-1)
+          except image_io.ImageFileError as error:
+            problem = error.problem
         if problem:
           report["bad_files"].append({"path": path, "problem": problem})
           continue
+        if decoded is not None and split == grouping.split and sum(
+            1 for s in samples if s["label"] == label) < int(
+                grouping.max_per_class):
+          samples.append({"audio": decoded, "label": label, "utt_id": path})
         good += 1
         files.append((split, label, path))
       counts[class_name] = good
@@ -420,32 +503,15 @@ def validate_dataset(folder: str, config: ml_collections.ConfigDict
         report["errors"].append(
             f"{class_dir}: {good} usable file(s), fewer than "
             f"config.intake.min_per_class={minimum}.")
-  if report["bad_files"] and (layout == "image"
-                              or intake.on_bad_file == "error"):
+  if report["bad_files"] and intake.on_bad_file == "error":
     report["errors"].append(
         f"{len(report['bad_files'])} bad file(s) (listed under bad_files); "
-        "fix or remove them" + (", or set config.intake.on_bad_file='skip' "
-                                "to leave them out." if layout == "audio"
-                                else "."))
+        "fix or remove them, or set config.intake.on_bad_file='skip' to "
+        "leave them out.")
   elif report["bad_files"]:
     report["warnings"].append(f"{len(report['bad_files'])} bad file(s) left "
                               "out (config.intake.on_bad_file='skip').")
-  if layout == "image":  # Valid or not, nothing can train on it yet.
-    report["errors"].append(IMAGE_UNAVAILABLE)
   return Validation(report, files, samples)
-
-
-def _check_image(path: str) -> str | None:
-  try:
-    from PIL import Image  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None  # Extension checked; no decoder to go further.
-  try:
-    with Image.open(path) as image:
-      image.verify()
-  except Exception as error:  # pylint: disable=broad-except
-    return f"unreadable or corrupt image ({type(error).__name__}: {error})"
-  return None
 
 
 def format_report(report: Mapping[str, Any]) -> str:
@@ -553,9 +619,21 @@ def intake(registry_root: str, dataset: str, *,
   config = load_config(registry_root)
   registry = Registry(registry_root)
   dataset = os.path.abspath(dataset)
+  modality = modality_of(config)
   if not os.path.isdir(dataset):
     raise PipelineError(f"--dataset={dataset}: not a folder. Expected: "
-                        f"{AUDIO_LAYOUT}")
+                        f"{LAYOUTS[modality]}")
+  # Before a job is made: a mixed registry is refused, not recorded.
+  production = registry.production()
+  if production is not None:
+    held = registry.meta(production).get("modality", "audio")
+    if held != modality:
+      raise PipelineError(
+          f"production {production} of {registry.root} is an {held} model "
+          f"but {CONFIG_FILE} trains {modality} models; a registry is audio "
+          "or image, not both. Restore the pipeline config it was made with "
+          "(python -m cljax.pipeline init --force --config="
+          f"{MODALITY_CONFIG[held]}) or use another registry.")
   with _lock(os.path.join(pipeline_root(registry_root), ".jobs.lock")):
     numbers = [int(j["id"][1:5]) for j in list_jobs(registry_root)]
     job_id = f"j{max(numbers, default=0) + 1:04d}-" + _safe_name(
@@ -598,7 +676,8 @@ def intake(registry_root: str, dataset: str, *,
   suffix = 2
   while name in taken:
     name, suffix = f"{base}-{suffix}", suffix + 1
-  _write_files(os.path.join(folder, "files.csv"), validation.files)
+  _write_files(os.path.join(folder, "files.csv"), validation.files,
+               modality)
   job.update(name=name, files=len(validation.files),
              grouping=decide_grouping(registry, config, production,
                                       validation.samples, log=log))
@@ -611,20 +690,24 @@ def intake(registry_root: str, dataset: str, *,
   return job
 
 
-def _write_files(path: str, files: Sequence[tuple[str, int, str]]) -> None:
+def _write_files(path: str, files: Sequence[tuple[str, int, str]],
+                 modality: str = "audio") -> None:
   out = io.StringIO()
   writer = csv.writer(out, lineterminator="\n")
   writer.writerow(["path", "label", "split"])
   for split, label, file_path in files:
-    writer.writerow([file_path, AUDIO_CLASSES[label], split])
+    writer.writerow([file_path, CLASS_LABELS[modality][label], split])
   atomic_write_text(path, out.getvalue())
 
 
 def _read_files(path: str) -> list[tuple[str, int, str]]:
+  """``(split, label, path)`` rows of a job's files.csv (either modality's
+  class names: bonafide/spoof or real/fake)."""
+  index = {name: label for names in CLASS_LABELS.values()
+           for label, name in enumerate(names)}
   with open(path, newline="", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
-  return [(r["split"], AUDIO_CLASSES.index(r["label"]), r["path"])
-          for r in rows]
+  return [(r["split"], index[r["label"]], r["path"]) for r in rows]
 
 
 def _capped(source, cap: int):
@@ -751,9 +834,14 @@ def process_job(registry_root: str, job_id: str, *,
 
 def _stream_block(config, folder: str, manifest: str) -> dict[str, Any]:
   intake = config.intake
+  data_dir = os.path.join(os.path.dirname(os.path.dirname(folder)),
+                          CACHE_DIR)
+  if modality_of(config) == "image":
+    return {"name": "image_folders", "layout": "csv", "manifest": manifest,
+            "data_dir": data_dir, "image_size": int(intake.image_size),
+            "resize": intake.resize, "min_size": int(intake.min_size)}
   return {"name": "audio_folder", "manifest": manifest,
-          "data_dir": os.path.join(os.path.dirname(os.path.dirname(folder)),
-                                   CACHE_DIR),
+          "data_dir": data_dir,
           "sample_rate": int(intake.sample_rate), "resample": intake.resample,
           "channels": intake.channels}
 
@@ -807,17 +895,23 @@ def prepare_candidate(registry_root: str, registry: Registry, config,
     raise PipelineError(
         f"{job['dataset']} changed since intake (hash {current[:19]}... vs "
         f"{job['hash'][:19]}...); take it in again.")
+  image = modality_of(config) == "image"
   rows = []
   for task in tasks:
     for name in task["datasets"]:
       files_csv = os.path.join(job_dir(registry_root, datasets[name]["job"]),
                                "files.csv")
       for split, label, path in _read_files(files_csv):
-        rows.append([path, AUDIO_CLASSES[label], task["name"],
-                     "-" if label == 0 else name, split])
+        if image:  # image_folders' manifest; source: the dataset.
+          rows.append([path, CLASS_LABELS["image"][label], task["name"],
+                       split, name])
+        else:
+          rows.append([path, AUDIO_CLASSES[label], task["name"],
+                       "-" if label == 0 else name, split])
   out = io.StringIO()
   writer = csv.writer(out, lineterminator="\n")
-  writer.writerow(["path", "label", "task", "system", "split"])
+  writer.writerow(["path", "label", "task", "split", "source"] if image else
+                  ["path", "label", "task", "system", "split"])
   writer.writerows(rows)
   workdir = os.path.join(folder, "work")
   if os.path.exists(workdir):  # A preparation that crashed: start over.
@@ -845,16 +939,23 @@ def prepare_candidate(registry_root: str, registry: Registry, config,
 
 
 def _grouping_samples(folder: str, config) -> list[dict[str, Any]]:
-  from cljax.data import audio_io  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from cljax.data import audio_io, image_io
   samples, cap = [], int(config.grouping.max_per_class)
+  intake = config.intake
+  image = modality_of(config) == "image"
   for split, label, path in _read_files(os.path.join(folder, "files.csv")):
     if split == config.grouping.split and sum(
         s["label"] == label for s in samples) < cap:
-      samples.append({"audio": audio_io.decode_audio(
-          path, sample_rate=int(config.intake.sample_rate),
-          resample=config.intake.resample,
-          channels=config.intake.channels).samples, "label": label,
-                      "utt_id": path})
+      if image:
+        decoded = image_io.decode_image(
+            path, int(intake.image_size), resize=intake.resize,
+            min_size=int(intake.min_size)).reshape(-1)
+      else:
+        decoded = audio_io.decode_audio(
+            path, sample_rate=int(intake.sample_rate),
+            resample=intake.resample, channels=intake.channels).samples
+      samples.append({"audio": decoded, "label": label, "utt_id": path})
   return samples
 
 
@@ -1110,21 +1211,37 @@ def watch(registry_root: str, inbox: str, *, once: bool = False,
 def export_benchmark(family: str, out: str, *, max_per_class: int = 0,
                      data_dir: str = "",
                      log: Callable[[str], None] = print) -> str:
-  """Writes one family of the embedded speech benchmark as a dataset folder
-  (``out/{train,dev,test}/{bonafide,spoof}/<utt>.wav``, 16 kHz), the way
-  to try the loop on real speech without a corpus of one's own.
+  """Writes one family of an embedded benchmark as a dataset folder, the way
+  to try the loop without a corpus of one's own.
 
-  ``max_per_class``: at most that many clips per class and split (the
-  first ones; 0 keeps all). The genuine clips are the benchmark's, shared
-  by every family. Raises PipelineError if the benchmark is not built here.
+  A family of the speech benchmark (e.g. ``espeak``) becomes an audio
+  dataset, ``out/{train,dev,test}/{bonafide,spoof}/<utt>.wav`` (16 kHz);
+  a family of the image benchmark (e.g. ``bicubic_x2``;
+  ``cljax.data.image_stream``) an image dataset in seed 003's layout,
+  ``out/{train,val,test}/{0_real,1_fake}/<id>.png`` (its 64-px crops,
+  lossless).
+
+  ``max_per_class``: at most that many files per class and split (the
+  first ones; 0 keeps all). The genuine clips/crops are the benchmark's,
+  shared by every family. Raises PipelineError if the benchmark cannot be
+  read here (the image benchmark is built on first use).
   """
-  import soundfile  # pylint: disable=g-import-not-at-top
-  from cljax.data import speech_stream  # pylint: disable=g-import-not-at-top
+  from cljax.data.builders import _image_generators  # pylint: disable=g-import-not-at-top
+  image = family in _image_generators.GENERATORS
   try:
-    stream = speech_stream.speech_benchmark_stream(
-        families=(family,), data_dir=data_dir or None, fallback=False)
+    if image:
+      from cljax.data import image_stream  # pylint: disable=g-import-not-at-top
+      stream = image_stream.image_benchmark_stream(
+          families=(family,), data_dir=data_dir or None, fallback=False)
+    else:
+      from cljax.data import speech_stream  # pylint: disable=g-import-not-at-top
+      stream = speech_stream.speech_benchmark_stream(
+          families=(family,), data_dir=data_dir or None, fallback=False)
   except (ValueError, RuntimeError) as error:
-    raise PipelineError(f"--family={family}: {error}") from error
+    raise PipelineError(
+        f"--family={family}: {error}" + ("" if image else
+        f" (image benchmark families: {list(_image_generators.GENERATORS)})")
+        ) from error
   out = os.path.abspath(out)
   if os.path.exists(out) and _visible(out):
     raise PipelineError(f"--out={out} exists and is not empty; give a new "
@@ -1133,20 +1250,28 @@ def export_benchmark(family: str, out: str, *, max_per_class: int = 0,
   tmp = out.rstrip(os.sep) + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   counts = {}
-  for split, folder_name in (("train", "train"), ("val", "dev"),
+  for split, folder_name in (("train", "train"),
+                             ("val", "val" if image else "dev"),
                              ("test", "test")):
+    if split not in task.splits:
+      continue
     source = task.split(split)
     if max_per_class:
       source = _capped(source, int(max_per_class))
     for index in range(len(source)):
       record = source[index]
-      class_name = AUDIO_CLASSES[int(record["label"])]
+      class_name = (IMAGE_CLASSES if image else AUDIO_CLASSES)[
+          int(record["label"])]
       folder = os.path.join(tmp, folder_name, class_name)
       os.makedirs(folder, exist_ok=True)
-      name = _safe_name(str(record["utt_id"])) + ".wav"
-      soundfile.write(os.path.join(folder, name),
-                      np.asarray(record["audio"]), stream.sample_rate,
-                      subtype="PCM_16")
+      name = _safe_name(str(record["utt_id"]))
+      if image:
+        _write_png(os.path.join(folder, name + ".png"), record["audio"])
+      else:
+        import soundfile  # pylint: disable=g-import-not-at-top
+        soundfile.write(os.path.join(folder, name + ".wav"),
+                        np.asarray(record["audio"]), stream.sample_rate,
+                        subtype="PCM_16")
       key = f"{folder_name}/{class_name}"
       counts[key] = counts.get(key, 0) + 1
   # Whole or absent: a watcher never takes in a half-written export.
@@ -1159,12 +1284,20 @@ def export_benchmark(family: str, out: str, *, max_per_class: int = 0,
   return out
 
 
+def _write_png(path: str, record_pixels: np.ndarray) -> None:
+  """An image record (``[S*S*3]`` uint8, the image-record contract) as PNG."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  pixels = np.asarray(record_pixels, np.uint8)
+  side = math.isqrt(pixels.size // 3)
+  Image.fromarray(pixels.reshape(side, side, 3)).save(path)
+
+
 # ------------------------------------------------------------------ status
 
 
 def status(registry_root: str) -> dict[str, Any]:
   """Production, the tasks it knows and every job's state."""
-  load_config(registry_root)  # Not set up: the error says run init.
+  config = load_config(registry_root)  # Not set up: the error says init.
   registry = Registry(registry_root, create=False)
   production = registry.production()
   tasks, datasets = production_tasks(registry, production)
@@ -1178,6 +1311,7 @@ def status(registry_root: str) -> dict[str, Any]:
             "group": (job.get("grouping") or {}).get("group"),
             "distances": (job.get("grouping") or {}).get("distances")})
   return {"registry": registry.root, "production": production,
+          "modality": modality_of(config), "gate_metric": config.gate.metric,
           "tasks": [dict(t, metrics=metrics.get(t["name"], {}))
                     for t in tasks],
           "datasets": datasets, "jobs": jobs}
@@ -1186,11 +1320,14 @@ def status(registry_root: str) -> dict[str, Any]:
 def format_status(record: Mapping[str, Any]) -> str:
   lines = [f"registry:   {record['registry']}",
            f"production: {record['production'] or '(none yet)'}"]
+  # The gate's metric (EER for audio, AUC for images).
+  metric = record.get("gate_metric") or "eer"
   for task in record["tasks"]:
-    eer = task["metrics"].get("eer")
+    value = task["metrics"].get(metric)
     lines.append(f"  task {task['name']}: datasets "
                  f"{', '.join(task['datasets'])}"
-                 + (f"; EER {100 * eer:.2f} %" if eer is not None else ""))
+                 + (f"; {metric.upper()} {100 * value:.2f} %"
+                    if value is not None else ""))
   lines.append(f"{'job':28s} {'status':9s} {'version':8s} decision / why")
   for job in record["jobs"]:
     why = job.get("error") or "; ".join(job.get("reasons") or []) or (

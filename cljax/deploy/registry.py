@@ -7,7 +7,8 @@ Layout of a registry folder ``ROOT``::
       checkpoints/latest/<step>/  a copy of the run's final orbax checkpoint
       config.json                 the run's resolved config
       results.json                the run's result matrix (cljax.io.results)
-      meta.json                   id, created, parent, config name, modality,
+      meta.json                   id, created, parent, config name, modality
+                                  (audio or image: one per registry),
                                   lineage, final metrics per task, status
     production                    JSON pointer: the version being served
     events.jsonl                  append-only history: register, promote,
@@ -80,6 +81,9 @@ EVENTS = "events.jsonl"
 LOCK = ".lock"
 META = "meta.json"
 MODALITIES = ("audio", "image")
+# Front ends (cljax.features.FRONTENDS) that take the image records of issue
+# 8; a run behind one of them is an image model.
+IMAGE_FRONTENDS = ("rgb", "spectrum")
 # meta.json statuses a pipeline may set with ``update_meta``; "production"
 # and "retired" are derived from the pointer and the history instead.
 STATUSES = ("registered", "candidate", "rejected", "archived")
@@ -146,9 +150,14 @@ def _json_number(value: float) -> float | None:
 
 def _modality(config: Mapping[str, Any]) -> str:
   """The run's input kind: ``config.modality`` or ``config.data.modality``
-  when a config declares it, else audio (every current config is audio)."""
+  when a config declares it; else ``image`` for a run whose front end reads
+  images (``IMAGE_FRONTENDS``: every image model sits behind one), else
+  audio."""
   modality = config.get("modality") or config.get("data", {}).get(
-      "modality") or "audio"
+      "modality")
+  if not modality:
+    frontend = (config.get("frontend") or {}).get("name")
+    modality = "image" if frontend in IMAGE_FRONTENDS else "audio"
   return str(modality)
 
 
@@ -385,6 +394,16 @@ class Registry:
     with self._locked():
       if parent is not None:
         self.path(parent)  # Raises for an unknown parent.
+      # One modality per registry: the service serves whichever version is
+      # production, and a rollback must land on a model for the same input.
+      for other in self.versions():
+        other_modality = self.meta(other).get("modality", "audio")
+        if other_modality != modality:
+          raise RegistryError(
+              f"--workdir={workdir} is an {modality} run but {self.root} "
+              f"holds {other_modality} versions ({other}); a registry is "
+              f"{' or '.join(MODALITIES)}, not both. Register it in another "
+              "registry folder.")
       version = self._next_id()
       final = os.path.join(self.root, VERSIONS, version)
       tmp = os.path.join(self.root, VERSIONS, f".tmp-{version}")

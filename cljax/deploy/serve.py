@@ -6,9 +6,12 @@ Start it (one process, one worker: the hot reload lives in the process)::
 
 Endpoints:
 
-* ``POST /score``: multipart upload of one audio file in the field ``file``
-  (``curl -F file=@clip.wav http://127.0.0.1:8000/score``). The clip, of any
-  length up to ``--max_seconds``, is decoded at the model's sample rate
+* ``POST /score``: multipart upload of one file in the field ``file``: an
+  audio clip for an audio registry, an image for an image registry (the
+  production version's ``modality``).
+
+  Audio (``curl -F file=@clip.wav http://127.0.0.1:8000/score``): the clip,
+  of any length up to ``--max_seconds``, is decoded at the model's sample rate
   (other rates resampled, several channels averaged), cut into windows of
   the run's ``config.data.eval_seconds`` every half window (the last flush
   with the end; a shorter clip is padded to one window per
@@ -18,6 +21,17 @@ Endpoints:
   channels, modality, score_convention}``; ``label`` is ``bonafide`` when
   ``score >= threshold`` (``--threshold``, else the version's registered
   threshold, else 0 log-odds: the model's own decision), else ``spoof``.
+
+  Images (``curl -F file=@image.png http://127.0.0.1:8000/score``): any
+  file Pillow reads (png, jpeg, webp, bmp, tiff, gif's first frame; any
+  mode, alpha dropped), decoded by ``cljax.data.image_io`` as the run's
+  stream decoded its training images (its image size, and
+  ``config.data.stream.resize``: shorter side to the size and the centre
+  square, or stretched) and scored once. Returns JSON ``{score, label, threshold,
+  version, width, height, mode, image_size, resize, modality,
+  score_convention}``: ``score`` the genuine log-odds ``log p(real|x) -
+  log p(fake|x)``, ``label`` ``real`` when ``score >= threshold``, else
+  ``fake``; ``width``/``height``/``mode`` describe the upload.
 * ``GET /health``: 200 ``{"status": "ok", "version"}`` once a model is
   loaded; 503 while the registry has no production version.
 * ``GET /version``: the served version's registry record (config name,
@@ -40,7 +54,9 @@ that says what was wrong and what to send; the service keeps serving:
 * 422: bytes that do not decode as audio (libsndfile's formats: wav, flac,
   ogg, ...), a corrupt or truncated file, non-finite samples, a clip longer
   than ``--max_seconds`` (default 600 s; checked from the header, before
-  decoding);
+  decoding); for an image registry, bytes that are not an image, a
+  truncated or corrupt image, one with too many pixels to decode safely
+  (Pillow's decompression-bomb limit) — the message names the problem;
 * 503: no production version yet (promote one).
 
 Hot reload: a watcher thread reads the registry's ``production`` pointer
@@ -55,8 +71,10 @@ load is retried after 10 s (doubling up to 5 minutes), or at once when the
 pointer moves.
 
 Modalities: the version's ``meta.json`` ``modality`` picks the model class
-from ``MODEL_KINDS``; only ``audio`` exists now. An image model plugs in as
-another class with the same ``score_file(path, settings) -> dict``.
+from ``MODEL_KINDS``: ``AudioModel`` or ``ImageModel`` (each with
+``score_file(path, settings) -> dict``). A registry holds one modality
+(``cljax.deploy.registry`` refuses to mix), so a promotion or rollback
+never changes what the service accepts.
 
 Limits: the model is rebuilt through ``cljax.score.load_scorer`` (i.e.
 ``train.build_experiment``), which also builds the run's stream, so the
@@ -88,6 +106,8 @@ from cljax.deploy.registry import Registry, RegistryError
 _LOG = logging.getLogger("cljax.serve")
 SCORE_CONVENTION = ("genuine log-odds log p(bonafide|x) - log p(spoof|x); "
                     "higher = more genuine")
+IMAGE_SCORE_CONVENTION = ("genuine log-odds log p(real|x) - log p(fake|x); "
+                          "higher = more genuine")
 # Multipart framing (boundaries, part headers) on top of the file itself.
 _MULTIPART_SLACK = 64 * 1024
 _LATENCY_WINDOW = 4096
@@ -211,10 +231,102 @@ class AudioModel:
             "meta": {k: self.meta.get(k) for k in keys}}
 
 
-# An image model plugs in here: a class taking (registry, version) with
-# .version, .modality, .score_file(path, settings) and .describe().
+class ImageModel:
+  """A registry version of an image detector, restored and compiled.
+
+  An upload is decoded by ``cljax.data.image_io`` as the run's stream
+  decoded its training images (at the stream's image size S, from its
+  sample rate S*S*3, and ``config.data.stream.resize``, default ``crop``:
+  any mode to RGB, EXIF orientation applied, shorter side to S and the
+  centre square, or stretched), flattened to the
+  ``[S*S*3]`` uint8 record and scored once by the model's eval step: the
+  score is the genuine log-odds ``log p(real|x) - log p(fake|x)``.
+  """
+
+  modality = "image"
+
+  def __init__(self, registry: Registry, version: str):
+    # pylint: disable=g-import-not-at-top  (JAX only where a model loads)
+    from cljax import evaluate
+    from cljax import score as score_lib
+    from cljax.data import image_io
+    # pylint: enable=g-import-not-at-top
+    self._score_lib = score_lib
+    self.version = version
+    self.folder = registry.path(version)
+    self.meta = registry.meta(version)
+    config = evaluate.load_run_config(self.folder)
+    config.output.progress = "none"  # No progress bar per request.
+    self.scorer = score_lib.load_scorer(self.folder, config)
+    # An image stream's sample rate is S*S*3 (one image a "second"): the
+    # side the run's images were stored at, whichever stream made them.
+    rate = self.scorer.sample_rate
+    self.image_size = math.isqrt(rate // 3)
+    self.resize = str(config.data.stream.get("resize", "crop"))
+    image_io.check_image_options(self.image_size, self.resize, 0)
+    length = self.image_size ** 2 * 3
+    if length != rate or self.scorer.window_length != length:
+      raise ServiceError(
+          f"{self.folder}: the model reads records of "
+          f"{self.scorer.window_length} values from a stream at sample rate "
+          f"{rate}, not one whole S x S RGB image (S*S*3 values); an image "
+          "run has config.data.crop_seconds = eval_seconds = 1.0 (the "
+          "image-record contract).")
+    self.loaded_at = time.time()
+    # Compile now (the batch shape is fixed), not on the first request.
+    self._score_pixels(np.zeros(length, np.uint8))
+
+  def _score_pixels(self, pixels: np.ndarray) -> float:
+    scored = self._score_lib.score_source(
+        self.scorer, [{"audio": pixels, "label": -1, "utt_id": "upload"}],
+        windows=False, description="upload")
+    return float(scored["scores"][0])
+
+  def score_file(self, path: str, settings: Settings) -> dict[str, Any]:
+    """Scores the image file at ``path``; BadUpload for an unusable one."""
+    from cljax.data import image_io  # pylint: disable=g-import-not-at-top
+    try:
+      decoded = image_io.read_image(path, self.image_size,
+                                    resize=self.resize)
+    except image_io.ImageFileError as error:
+      # The server's temporary file name means nothing to the client.
+      problem = error.problem.replace(f"'{path}'", "the upload").replace(
+          path, "the upload")
+      raise BadUpload(422, (
+          f"the uploaded image is unusable: {problem}. Send a whole "
+          "image file Pillow reads (png, jpeg, webp, bmp, tiff, gif): curl "
+          "-F file=@image.png URL/score")) from error
+    score = self._score_pixels(decoded.pixels.reshape(-1))
+    threshold = settings.threshold
+    if threshold is None:
+      threshold = self.meta.get("threshold")
+    threshold = 0.0 if threshold is None else float(threshold)
+    width, height = decoded.source_size
+    return {
+        "score": score,
+        "label": "real" if score >= threshold else "fake",
+        "threshold": threshold, "version": self.version,
+        "width": width, "height": height, "mode": decoded.source_mode,
+        "image_size": self.image_size, "resize": self.resize,
+        "modality": self.modality,
+        "score_convention": IMAGE_SCORE_CONVENTION}
+
+  def describe(self) -> dict[str, Any]:
+    keys = ("id", "created", "parent", "config_name", "method", "seed",
+            "modality", "lineage", "metrics", "average_final", "threshold")
+    return {"version": self.version, "loaded_at": self.loaded_at,
+            "image_size": self.image_size, "resize": self.resize,
+            "meta": {k: self.meta.get(k) for k in keys}}
+
+
+# A model kind is a class taking (registry, version) with .version,
+# .modality, .meta, .score_file(path, settings) and .describe().
 MODEL_KINDS: dict[str, Callable[[Registry, str], Any]] = {
-    "audio": AudioModel}
+    "audio": AudioModel, "image": ImageModel}
+# What each kind's error messages tell a client to send.
+EXAMPLE_UPLOAD = {"audio": "an audio file: curl -F file=@clip.wav URL/score",
+                  "image": "an image file: curl -F file=@image.png "
+                           "URL/score"}
 
 
 def load_model(registry: Registry, version: str):
@@ -225,7 +337,7 @@ def load_model(registry: Registry, version: str):
     raise ServiceError(
         f"{registry.path(version)}: modality {modality!r} has no scorer in "
         f"cljax.deploy.serve.MODEL_KINDS (have {sorted(MODEL_KINDS)}); add "
-        "one, or promote an audio version.")
+        "one, or promote a version of one of those modalities.")
   return kind(registry, version)
 
 
@@ -438,7 +550,8 @@ class ScoreGuard:
     return {"status": 413, "error": (
         f"the upload is larger than this service's limit of "
         f"{self.max_bytes} bytes (--max_bytes). Send a shorter or compressed"
-        " clip (e.g. flac: ffmpeg -i CLIP -ac 1 OUT.flac).")}
+        " clip (e.g. flac: ffmpeg -i CLIP -ac 1 OUT.flac) or a smaller "
+        "image (e.g. convert IMAGE -resize 1024x1024 OUT.jpg).")}
 
   async def __call__(self, scope, receive, send):
     if scope["type"] != "http" or scope["path"] != "/score":
@@ -501,8 +614,8 @@ def create_app(settings: Settings, holder: ModelHolder,
   stats = stats or Stats()
   app = fastapi.FastAPI(title="cljax scoring service",
                         version=cljax.__version__,
-                        description="Scores uploaded audio with the "
-                        "registry's production model.")
+                        description="Scores uploaded audio or images "
+                        "with the registry's production model.")
   app.state.holder = holder
   app.state.stats = stats
 
@@ -551,26 +664,26 @@ def create_app(settings: Settings, holder: ModelHolder,
     model = holder.current  # Once: a promotion mid-request changes nothing.
     if model is None:
       return no_model()
+    example = "curl -F file=@" + ("image.png" if getattr(
+        model, "modality", "audio") == "image" else "clip.wav") + " URL/score"
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
       return error(400, (
           f"expected a multipart/form-data upload, got Content-Type "
           f"{content_type or 'none'!r}. Send the file in a field named "
-          "'file': curl -F file=@clip.wav URL/score"))
+          f"'file': {example}"))
     try:
       form = await request.form(max_files=1, max_fields=16)
     except (MultiPartException, ClientDisconnect, HTTPException,
             ValueError) as exc:
       return error(400, f"unreadable multipart body "
                    f"({getattr(exc, 'detail', exc)}). Send the file "
-                   "in a field named 'file': curl -F file=@clip.wav "
-                   "URL/score")
+                   f"in a field named 'file': {example}")
     try:
       upload = form.get("file")
       if not isinstance(upload, UploadFile):
         return error(400, "no file in the field 'file' (fields sent: "
-                     f"{sorted(form.keys())}). Send curl -F file=@clip.wav "
-                     "URL/score")
+                     f"{sorted(form.keys())}). Send {example}")
       try:
         result = await run_in_threadpool(_score_upload, model, upload.file,
                                          settings)
@@ -590,8 +703,9 @@ def _score_upload(model, fileobj, settings: Settings) -> dict[str, Any]:
   size = fileobj.tell()
   fileobj.seek(0)
   if size == 0:
-    raise BadUpload(400, "the uploaded file is empty (0 bytes). Send an "
-                    "audio file: curl -F file=@clip.wav URL/score")
+    raise BadUpload(400, "the uploaded file is empty (0 bytes). Send "
+                    + EXAMPLE_UPLOAD.get(getattr(model, "modality", "audio"),
+                                         EXAMPLE_UPLOAD["audio"]))
   if size > settings.max_bytes:
     raise BadUpload(413, f"the file is {size} bytes; this service's limit "
                     f"is {settings.max_bytes} bytes (--max_bytes).")

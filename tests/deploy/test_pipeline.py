@@ -223,7 +223,10 @@ def test_bad_datasets_are_rejected_at_intake(loop, tmp_path):
   assert report["layout"] == "audio"
   assert jobs["images"]["layout"] == "image"
   assert jobs["images"]["counts"]["val"] == {"0_real": 2, "1_fake": 2}
-  assert jobs["images"]["reasons"] == [pipeline.IMAGE_UNAVAILABLE]
+  # An image dataset in this audio registry: refused (a registry is audio
+  # or image), with the command that makes an image registry.
+  assert jobs["images"]["reasons"] == [pipeline.mismatch_message("audio",
+                                                                 "image")]
   assert "duplicate" in jobs["duplicate"]["reasons"][0]
   # A watched inbox takes a folder once it stopped changing, and once.
   inbox = tmp_path / "inbox"
