@@ -170,3 +170,30 @@ def test_small_variants_train_on_every_family_in_the_builders_order():
   assert presets.IMAGE_FAMILIES == _image_generators.DEFAULT_FAMILIES
   config = load_config("fft_resnet_limited", "small")
   assert tuple(config.data.stream.families) == presets.IMAGE_FAMILIES
+
+
+@pytest.mark.parametrize("method", ["rwm", "rawm", "owm", "ewc"])
+def test_modality_free_strategies_run_on_an_image_stream(image_run, method,
+                                                         tmp_path):
+  """The audio configs' strategy blocks, unchanged, on the image folders."""
+  import ml_collections
+
+  from cljax import train
+  root, _ = image_run
+  config = load_config("kd_ewc_image", "small,finetune")
+  config.unlock()
+  config.strategy = load_config(f"{method}_audio", "small").strategy
+  config.data.stream = ml_collections.ConfigDict(dict(
+      name="image_folders", root=root, tasks=("gan_a", "gan_b"),
+      image_size=SIZE, data_dir=str(tmp_path / "data")))
+  config.model.width = 4
+  config.frontend.crop = config.augment.crop = 28
+  config.data.batch_size = 8
+  config.train.epochs_per_task = 0.0
+  config.train.steps_per_task = 2
+  config.eval.baseline = False
+  config.output.plots = False
+  config.output.progress = "none"
+  results = train.train_and_evaluate(config, str(tmp_path / "run"))
+  auc = results.matrix("auc")
+  assert auc.shape == (2, 2) and np.all(np.isfinite(auc))
