@@ -34,7 +34,28 @@ of photographs vs. generator families; see the README), the spectrum of
 the 56-px centre crop, ResNet-18 at width 16, memories scaled to the
 benchmark (icarl/er_bce/er/mir 300, gdumb 200).
 
-Expected result (``small``, 2-core CPU; filled in from the README table).
+Expected result (``small``: 6 tasks, 4 epochs each; seed 0 only, so
+differences of a point or two are within noise; 2-core CPU shared with
+other jobs), test AUC %, forgetting and BWT in AUC points (negative BWT =
+forgetting):
+
+============  ==========  ==========  =====  =========  ========
+agent         avg final   forgetting  BWT    in-domain  time
+============  ==========  ==========  =====  =========  ========
+finetune      88.7        7.2         -7.2   94.7       2.6 min
+icarl         88.7        0.4         +0.5   88.2       5.0 min
+er_bce        89.6        3.6         -3.6   92.7       4.2 min
+gdumb         77.0        1.5         +1.4   75.8       3.4 min
+lwf           86.5        1.1         +0.1   86.4       3.1 min
+er            88.8        3.2         -3.2   91.5       4.1 min
+mir           91.5        1.2         -0.8   92.2       7.0 min
+joint         91.0        0.5         -0.2   91.2       6.5 min
+============  ==========  ==========  =====  =========  ========
+
+Fine-tuning forgets (JPEG 80 -> 46 % after the bilinear task); the replay
+and distillation agents keep most of it. GDumb, trained from scratch on 200
+stored images, stays lowest, as on audio. The full matrices are in the
+README.
 """
 
 from cljax import presets
