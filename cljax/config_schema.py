@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import ml_collections
 
@@ -232,3 +232,20 @@ def _flatten_saved(tree, config, prefix=""):
       flat[f"{prefix}{key}"] = (tuple(value) if isinstance(value, list)
                                 else value)
   return flat
+
+
+def split_config_list(pieces: Sequence[str]) -> list[str]:
+  """A ``--configs`` list (split on commas by absl), variants rejoined.
+
+  A variant may itself hold commas (``configs/cored_image.py:small,kd``),
+  so a piece that names no config file continues the previous one:
+  ``["configs/a.py:small", "kd", "configs/b.py"]`` ->
+  ``["configs/a.py:small,kd", "configs/b.py"]``.
+  """
+  specs: list[str] = []
+  for piece in pieces:
+    if ".py" in piece.split(":")[0] or not specs:
+      specs.append(piece)
+    else:
+      specs[-1] += "," + piece
+  return specs

@@ -20,10 +20,10 @@ import os
 import subprocess
 import sys
 import time
-from typing import Sequence
 
 from absl import app, flags
 
+from cljax import config_schema
 from cljax import report
 from cljax.run import config_name
 
@@ -108,23 +108,6 @@ def _wait_for_one(running, failed):
     time.sleep(0.5)
 
 
-def config_specs(pieces: Sequence[str]) -> list[str]:
-  """``--configs`` split on commas, with multi-word variants rejoined.
-
-  A variant may itself hold commas (``configs/cored_image.py:small,kd``),
-  so a piece that names no config file continues the previous one:
-  ``["configs/a.py:small", "kd", "configs/b.py"]`` ->
-  ``["configs/a.py:small,kd", "configs/b.py"]``.
-  """
-  specs: list[str] = []
-  for piece in pieces:
-    if ".py" in piece.split(":")[0] or not specs:
-      specs.append(piece)
-    else:
-      specs[-1] += "," + piece
-  return specs
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -132,7 +115,7 @@ def main(argv):
     raise app.UsageError("--configs is required.")
   workdir = _WORKDIR.value or os.path.join(
       "runs", "sweep-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-  run_dirs = run_sweep(config_specs(_CONFIGS.value), _SEEDS.value, workdir,
+  run_dirs = run_sweep(config_schema.split_config_list(_CONFIGS.value), _SEEDS.value, workdir,
                        parallel=_PARALLEL.value)
   markdown, _ = report.compare(run_dirs, _METRIC.value, out=workdir)
   print(markdown)

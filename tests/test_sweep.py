@@ -31,8 +31,8 @@ def test_sweep_runs_every_job_and_compares(tmp_path):
 
 
 def test_variants_with_commas_survive_the_configs_list():
-  from cljax import sweep
-  assert sweep.config_specs(
+  from cljax import config_schema
+  assert config_schema.split_config_list(
       ["configs/cored_image.py:small", "kd", "efficientnet",
        "configs/kd_ewc_image.py:small", "configs/rwm_audio.py"]) == [
            "configs/cored_image.py:small,kd,efficientnet",
