@@ -49,7 +49,9 @@ tg          81.0        2.1         -1.6   82.3       2.6 min
 The reduced Xception on 64-px RGB hardly forgets here (and never learns
 the JPEG family: about 57 % AUC throughout), so there is little for CoReD
 to keep; the paper's setting (full Xception, face forgeries) is the full
-variant's. Untried: the ``efficientnet`` variant's numbers.
+variant's. ``small,efficientnet`` (CoReD, EfficientNet-B0 at half width
+and depth, from a fresh clone): average final 80.8, forgetting 1.0, BWT
++1.3, in-domain 79.7, 3.5 min.
 """
 
 from cljax import presets
