@@ -46,7 +46,7 @@ from cljax.data import paths
 from cljax.data.builders import _corpus
 from cljax.data.builders import _image_generators
 from cljax.data.builders import _image_sources
-from cljax.data.stream import RandomAccessSource, Stream, Task
+from cljax.data.stream import Concatenated, RandomAccessSource, Stream, Task
 
 DEFAULT_FAMILIES = _image_generators.DEFAULT_FAMILIES
 CLASS_NAMES = ("real", "fake")
@@ -121,25 +121,6 @@ class _Records:
     return {"audio": record["image"], "label": int(record["label"]),
             "utt_id": utt_id.decode() if isinstance(utt_id, bytes)
                       else str(utt_id)}
-
-
-class _Joined:
-  """Sources read one after the other (picklable, for grain workers)."""
-
-  def __init__(self, sources: Sequence[RandomAccessSource]):
-    self._sources = list(sources)
-    self._ends = np.cumsum([len(s) for s in self._sources], dtype=np.int64)
-
-  def __len__(self) -> int:
-    return int(self._ends[-1]) if len(self._ends) else 0
-
-  def __getitem__(self, index: int) -> Mapping[str, Any]:
-    index = int(index)
-    if not 0 <= index < len(self):
-      raise IndexError(index)
-    which = int(np.searchsorted(self._ends, index, side="right"))
-    start = int(self._ends[which - 1]) if which else 0
-    return self._sources[which][index - start]
 
 
 def _subset(length: int, cap: int | None) -> np.ndarray | None:
@@ -246,7 +227,7 @@ def image_benchmark_stream(families: Sequence[str] = DEFAULT_FAMILIES,
   genuine = {part: records(f"genuine_{part}", part) for part in parts}
   tasks = []
   for family in families:
-    splits = {part: _Joined([genuine[part], records(f"{family}_{part}", part)])
+    splits = {part: Concatenated([genuine[part], records(f"{family}_{part}", part)])
               for part in parts}
     doc = (_image_generators.GENERATORS[family].__doc__ or "").strip()
     tasks.append(Task(name=family, splits=splits, metadata={

@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import grain
 import numpy as np
 
-from cljax.data.stream import RandomAccessSource
+from cljax.data.stream import Concatenated, RandomAccessSource
 
 PAD_MODES = ("wrap", "zero")
 
@@ -82,23 +82,6 @@ def _as_batch_dtype(audios: Sequence[np.ndarray]) -> np.ndarray:
                      "task of an image stream must store uint8 images.")
   return np.stack([a.astype(np.float32) / 32768.0 if a.dtype == np.int16
                    else a.astype(np.float32) for a in audios])
-
-
-class _Concatenated:
-  """Several random-access sources read as one (picklable for workers)."""
-
-  def __init__(self, sources: Sequence[RandomAccessSource]):
-    self._sources = list(sources)
-    self._ends = np.cumsum([len(s) for s in self._sources])
-
-  def __len__(self) -> int:
-    return int(self._ends[-1]) if len(self._ends) else 0
-
-  def __getitem__(self, index: int) -> Mapping[str, Any]:
-    index = int(index)
-    which = int(np.searchsorted(self._ends, index, side="right"))
-    start = int(self._ends[which - 1]) if which else 0
-    return self._sources[which][index - start]
 
 
 # Decoded audio kept per process by default: the whole CPU benchmark (7
@@ -299,7 +282,7 @@ def train_dataset(sources: Sequence[RandomAccessSource], *, batch_size: int,
     raise ValueError(
         f"The {split!r} data has {total} records, fewer than "
         f"config.data.batch_size={batch_size}: lower the batch size.")
-  source = sources[0] if len(sources) == 1 else _Concatenated(sources)
+  source = sources[0] if len(sources) == 1 else Concatenated(sources)
   num_epochs = -(-num_steps * batch_size // total)  # Ceiling division.
   if cache_bytes and num_epochs > 1:
     source = MemoryCached(source, cache_bytes)

@@ -28,13 +28,11 @@ import os
 import sys
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from cljax.data import paths
 from cljax.data.builders import _corpus
 from cljax.data.builders import _speech_generators
 from cljax.data.builders import _speech_sources
-from cljax.data.stream import RandomAccessSource, Stream, Task
+from cljax.data.stream import Concatenated, RandomAccessSource, Stream, Task
 from cljax.data.synthetic import synthetic_audio_stream
 
 DEFAULT_FAMILIES = _speech_generators.DEFAULT_FAMILIES
@@ -115,25 +113,6 @@ class _Records:
                       else str(utt_id)}
 
 
-class _Joined:
-  """Sources read one after the other (picklable, for grain workers)."""
-
-  def __init__(self, sources: Sequence[RandomAccessSource]):
-    self._sources = list(sources)
-    self._ends = np.cumsum([len(s) for s in self._sources])
-
-  def __len__(self) -> int:
-    return int(self._ends[-1])
-
-  def __getitem__(self, index: int) -> Mapping[str, Any]:
-    index = int(index)
-    if not 0 <= index < len(self):
-      raise IndexError(index)
-    which = int(np.searchsorted(self._ends, index, side="right"))
-    start = int(self._ends[which - 1]) if which else 0
-    return self._sources[which][index - start]
-
-
 def _warn(message: str) -> None:
   bar = "!" * 78
   print(f"\n{bar}\n{message}\n{bar}\n", file=sys.stderr, flush=True)
@@ -206,7 +185,7 @@ def speech_benchmark_stream(families: Sequence[str] = DEFAULT_FAMILIES,
              for part in parts}
   tasks = []
   for family in families:
-    splits = {part: _Joined([genuine[part], _Records(
+    splits = {part: Concatenated([genuine[part], _Records(
         _corpus.ExampleSource(builder, f"{family}_{part}"))])
               for part in parts}
     doc = (_speech_generators.GENERATORS[family].__doc__ or "").strip()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Protocol, Sequence
 
+import numpy as np
+
 
 class RandomAccessSource(Protocol):
   """The protocol grain's ``MapDataset.source`` accepts."""
@@ -24,6 +26,29 @@ class RandomAccessSource(Protocol):
   def __len__(self) -> int: ...
 
   def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+
+
+class Concatenated:
+  """Several random-access sources read one after the other, as one.
+
+  Picklable (grain worker processes read it). ``len`` is the sum of the
+  sources' lengths; an index past the end raises IndexError.
+  """
+
+  def __init__(self, sources: Sequence[RandomAccessSource]):
+    self._sources = list(sources)
+    self._ends = np.cumsum([len(s) for s in self._sources], dtype=np.int64)
+
+  def __len__(self) -> int:
+    return int(self._ends[-1]) if len(self._ends) else 0
+
+  def __getitem__(self, index: int) -> Mapping[str, Any]:
+    index = int(index)
+    if not 0 <= index < len(self):
+      raise IndexError(f"index {index} out of range for {len(self)} records")
+    which = int(np.searchsorted(self._ends, index, side="right"))
+    start = int(self._ends[which - 1]) if which else 0
+    return self._sources[which][index - start]
 
 
 @dataclasses.dataclass(frozen=True)
