@@ -144,10 +144,9 @@ class ServiceError(RuntimeError):
 # ------------------------------------------------------------------ models
 
 
-class AudioModel:
-  """A registry version of an audio detector, restored and compiled."""
-
-  modality = "audio"
+class _RestoredModel:
+  """A registry version's run, restored as a ``cljax.score.Scorer``; the
+  audio and image models add how an upload becomes records."""
 
   def __init__(self, registry: Registry, version: str):
     # pylint: disable=g-import-not-at-top  (JAX only where a model loads)
@@ -158,9 +157,18 @@ class AudioModel:
     self.version = version
     self.folder = registry.path(version)
     self.meta = registry.meta(version)
-    config = evaluate.load_run_config(self.folder)
-    config.output.progress = "none"  # No progress bar per request.
-    self.scorer = score_lib.load_scorer(self.folder, config)
+    self.config = evaluate.load_run_config(self.folder)
+    self.config.output.progress = "none"  # No progress bar per request.
+    self.scorer = score_lib.load_scorer(self.folder, self.config)
+
+
+class AudioModel(_RestoredModel):
+  """A registry version of an audio detector, restored and compiled."""
+
+  modality = "audio"
+
+  def __init__(self, registry: Registry, version: str):
+    super().__init__(registry, version)
     self.sample_rate = self.scorer.sample_rate
     self.window = self.scorer.window_length
     self.hop = max(1, self.window // 2)
@@ -231,7 +239,7 @@ class AudioModel:
             "meta": {k: self.meta.get(k) for k in keys}}
 
 
-class ImageModel:
+class ImageModel(_RestoredModel):
   """A registry version of an image detector, restored and compiled.
 
   An upload is decoded by ``cljax.data.image_io`` as the run's stream
@@ -246,18 +254,10 @@ class ImageModel:
   modality = "image"
 
   def __init__(self, registry: Registry, version: str):
-    # pylint: disable=g-import-not-at-top  (JAX only where a model loads)
-    from cljax import evaluate
-    from cljax import score as score_lib
+    # pylint: disable-next=g-import-not-at-top
     from cljax.data import image_io
-    # pylint: enable=g-import-not-at-top
-    self._score_lib = score_lib
-    self.version = version
-    self.folder = registry.path(version)
-    self.meta = registry.meta(version)
-    config = evaluate.load_run_config(self.folder)
-    config.output.progress = "none"  # No progress bar per request.
-    self.scorer = score_lib.load_scorer(self.folder, config)
+    super().__init__(registry, version)
+    config = self.config
     # An image stream's sample rate is S*S*3 (one image a "second"): the
     # side the run's images were stored at, whichever stream made them.
     rate = self.scorer.sample_rate
