@@ -226,3 +226,16 @@ def test_missing_requirements_names_the_package(monkeypatch):
                      "flite (apt-get install flite)"]
   with pytest.raises(ValueError, match="families"):
     _speech_generators.missing_requirements(("griffin_lim",))
+
+
+def test_gpu_variant_crops_4_s_from_its_own_longer_clips(tmp_path):
+  from cljax import presets  # pylint: disable=g-import-not-at-top
+  config = presets.audio_experiment("gpu")
+  stream = config.data.stream
+  # The 4-s training crops, from clips long enough to move in.
+  assert config.data.crop_seconds == 4.0
+  assert stream.clip_seconds > config.data.crop_seconds
+  builder = speech_stream.make_builder(stream.families, str(tmp_path),
+                                       stream.seed, stream.clip_seconds)
+  assert builder.builder_config.name != "default"  # Not the 2.5-s cache.
+  assert builder.builder_config.clip_seconds == 4.5

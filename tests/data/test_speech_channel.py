@@ -89,6 +89,51 @@ def test_place_pads_short_takes_at_a_random_offset_and_cuts_long_ones():
   assert len(y) == 1000 and np.all(np.diff(y) == 1)
 
 
+def test_gate_mutes_quiet_frames_and_caps_pauses():
+  loud = _sine(500.0, 0.3, 0.5)
+  hiss = 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
+      SR // 2)  # 50 dB below the tone: a pause with room noise in it
+  short = 0.5 * 10 ** (-50 / 20) * np.ones(800)  # 50 ms: kept whole
+  x = np.concatenate([loud, hiss, loud, short, loud])
+  y = channel.gate(x)
+
+  def muted_runs(z):
+    edges = np.diff(np.concatenate([[0], (z == 0).astype(np.int8), [0]]))
+    return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+
+  runs = sorted(r for r in muted_runs(y) if r > 1)  # (lone zero crossings)
+  # Both pauses are muted; the 500-ms one is cut to max_pause (100 ms), the
+  # 50-ms one stays whole but for its gain ramps (at most a frame a side).
+  assert len(runs) == 2
+  assert runs[1] == channel.MAX_PAUSE
+  assert len(short) - 2 * 320 <= runs[0] <= len(short)
+  # The cut: the long pause less max_pause, less its ramps (a frame a side).
+  assert (len(hiss) - channel.MAX_PAUSE - 2 * 320 <= len(x) - len(y)
+          <= len(hiss) - channel.MAX_PAUSE)
+  # The tones are untouched outside the ramps, the last one included.
+  np.testing.assert_array_equal(y[:len(loud) - 320], loud[:-320])
+  np.testing.assert_array_equal(y[-(len(loud) - 320):], loud[320:])
+  # A take without pauses passes unchanged.
+  np.testing.assert_array_equal(channel.gate(loud), loud)
+
+
+def test_compress_halves_levels_in_db_and_lifts_quiet_frames():
+  a, b, c = 0.5, 0.5 * 10 ** (-10 / 20), 0.5 * 10 ** (-40 / 20)
+  x = np.concatenate([_sine(500.0, 0.5, a), _sine(500.0, 0.5, b),
+                      _sine(500.0, 0.5, c)])
+  rms = np.sqrt(np.mean(x ** 2))
+  y = channel.compress(x)
+  for i, amplitude in enumerate((a, b, c)):
+    # A segment's level L (dB re the take's RMS) becomes max(L / 2, -12).
+    level = 20 * np.log10(amplitude / np.sqrt(2) / rms)
+    expected = max(level / channel.COMPRESSION_RATIO, channel.LEVEL_FLOOR_DB)
+    middle = y[i * SR // 2 + 2000:(i + 1) * SR // 2 - 2000]
+    got = 10 * np.log10(np.mean(middle ** 2) / rms ** 2)
+    assert got == pytest.approx(expected, abs=0.05), (i, level)
+  # Silence stays silence.
+  assert np.all(channel.compress(np.zeros(SR)) == 0)
+
+
 def test_limiter_bounds_the_peak_and_keeps_small_samples():
   x = np.array([-4.0, -0.01, 0.0, 0.01, 4.0])
   y = channel.limiter(x, 0.3)
@@ -118,9 +163,9 @@ def test_process_gives_fixed_length_int16_with_no_digital_silence():
   assert not np.array_equal(a, c)
   # The noise floor leaves (almost) no exact zeros even around a short take.
   assert np.mean(a == 0) < 0.05
-  # Above the band only the white floor: -66..-50 dBFS full band, so
-  # -75..-59 dBFS above 7 kHz (1/8 of the band), +-6 dB of random gain.
+  # Above the band only the white floor: -60..-44 dBFS full band, so
+  # -69..-53 dBFS above 7 kHz (1/8 of the band), +-6 dB of random gain.
   power = np.abs(np.fft.rfft(a / 32768.0)) ** 2
   freqs = np.fft.rfftfreq(len(a), 1 / SR)
   level_db = 10 * np.log10(2 * power[freqs > 7000].sum() / len(a) ** 2)
-  assert -82.0 < level_db < -52.0
+  assert -76.0 < level_db < -46.0

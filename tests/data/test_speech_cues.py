@@ -147,18 +147,23 @@ def test_peak_and_crest_do_not_give_the_label(cue_eers):
 
 
 def test_artefact_features_stay_near_chance(cue_eers):
-  # Measured on builder 1.2.0: 42.4-52.1 % (the TTS families lowest). A
-  # drop below 40 % means the channel regressed.
-  assert not _below(cue_eers, False, 40.0)
+  # Measured on builder 1.4.0: 44.8-48.2 % (1.2.0-1.3.0: 42.4-52.1 %). A
+  # drop below 43 % means the channel regressed.
+  assert not _below(cue_eers, False, 43.0)
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Known gap (builder 1.2.0): the issue's 45 % bound is missed on four "
-    "TTS families (out-of-fold EER 42.4-43.9 % on festival_kal, flite_slt, "
-    "festival_hts, espeak gboost). The residual cue is mostly trailing "
-    "silence (35 % EER alone in-sample: TTS takes decay slowly at the end); "
-    "trimming at 30 dB instead of 40 dB did not close it (41.7-44.7 %). "
-    "Strict: when a builder change closes the gap this test fails, so "
-    "the marker comes off."))
+    "Known gap (builder 1.4.0): the issue's 45 % bound holds on 13 of the 14 "
+    "task/classifier pairs (45.4-48.2 %) and is missed by gradient boosting "
+    "on espeak at 44.8 % out of fold. 1.4.0's gate, pause cap and leveller "
+    "closed the noise-floor and trailing-silence cues of builder 1.3.0 "
+    "(42.4-43.9 % on four TTS families). What is left on espeak is its "
+    "energy below 60 Hz (univariate AUC 0.57 in the test's pooled data, "
+    "0.43 on the test split): leakage of the 2-s rectangular crop from the "
+    "engine's 100-300 Hz band, which holds a very different share of its "
+    "energy (AUC 0.98 on the test split: a real trace of the engine, not "
+    "an artefact); with a Hann window the same feature's AUC is 0.475. "
+    "Strict: when a builder "
+    "change closes the gap this test fails, so the marker comes off."))
 def test_artefact_features_meet_the_issue_bound(cue_eers):
   assert not _below(cue_eers, False, 45.0)

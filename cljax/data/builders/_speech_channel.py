@@ -6,39 +6,49 @@ leading silence, clipping). Every take goes through ``process``:
 
 1. resample to 16 kHz (polyphase, ``scipy.signal.resample_poly``);
 2. high-pass, 4th-order Butterworth at 70 Hz, zero phase (removes DC and
-   rumble that differ between a studio take and a TTS engine);
+   rumble that differ between a studio take and a TTS engine), then the
+   elliptic band-pass of step 11, so that the dynamics below act on what
+   the clip will hold;
 3. trim leading/trailing silence (20-ms frames more than 40 dB below the
    loudest frame);
-4. RMS-normalise to -20 dBFS;
-5. time-stretch (phase vocoder, ``librosa.effects.time_stretch``) to
+4. gate (``gate``): frames more than 40 dB below the loudest are muted and
+   every pause is cut to at most 100 ms — a studio take's pauses hold room
+   noise, a TTS engine's are digital silence, and TTS takes pause longer
+   and decay slowly at their end (builder 1.3.0's noise floor and
+   trailing-silence cues, 42-44 % EER on four TTS families);
+5. compress and level (``compress``): each frame's level ``L`` dB re the
+   take's RMS becomes ``max(L / 2, -12)`` — engines have a wider dynamic
+   range than a studio take, which showed in a crop's quietest frames;
+6. RMS-normalise to -20 dBFS;
+7. time-stretch (phase vocoder, ``librosa.effects.time_stretch``) to
    ``target_length * tempo`` where ``target_length`` is the *genuine* take's
-   trimmed length and ``tempo ~ U[0.9, 1.1]`` is drawn for every take of
-   every class, so genuine takes are stretched too and duration and
+   length after steps 1-6 and ``tempo ~ U[0.9, 1.1]`` is drawn for every
+   take of every class, so genuine takes are stretched too and duration and
    phase-vocoder traces carry no label;
-6. speed change by ``U[0.9, 1.1]`` (resampling: pitch and tempo together);
-7. a soft limiter ``y = c \tanh(x / c)`` at a random ceiling -16..-9 dBFS
+8. speed change by ``U[0.9, 1.1]`` (resampling: pitch and tempo together);
+9. a soft limiter ``y = c \tanh(x / c)`` at a random ceiling -16..-9 dBFS
    — the one nonlinearity, placed *before* the final filters so that its
    harmonics are band-limited like everything else;
-8. random placement in a fixed-length clip (``clip_length`` samples): a
-   random window of a longer take, or a shorter take at a random offset, so
-   that length and leading/trailing silence say nothing; then a brown-ish
-   "room tone" 30-42 dB below the speech RMS over the whole clip: the
-   genuine takes' pauses hold room noise, a TTS engine's pauses are digital
-   silence, and without it the quietest frames told festival kal from
-   genuine (2 dB lower noise floor);
-9. steep elliptic band-pass 100 Hz - 6.5 kHz (order 6 per edge, 0.1 dB
-   ripple, 70 dB stop band, zero phase);
-10. one G.722 (64 kbit/s) encode/decode pass;
-11. the elliptic band-pass again (G.722 adds signal-dependent quantisation
+10. random placement in a fixed-length clip (``clip_length`` samples): a
+    random window of a longer take, or a shorter take at a random offset,
+    so that length and leading/trailing silence say nothing; then a
+    brown-ish "room tone" 30-42 dB below the speech RMS over the whole
+    clip, so that no pause is digital silence;
+11. steep elliptic band-pass 100 Hz - 6.5 kHz (order 6 per edge, 0.1 dB
+    ripple, 70 dB stop band, zero phase);
+12. one G.722 (64 kbit/s) encode/decode pass;
+13. the elliptic band-pass again (G.722 adds signal-dependent quantisation
     noise below 100 Hz and above 6.5 kHz; with only a low-pass here its
     share below 60 Hz, paired with the level above 7 kHz, told espeak-ng
     from genuine at 33 % EER);
-12. a full-band white noise floor at -66..-50 dBFS, added *after* the
+14. RMS-normalise to -20 dBFS again: what the filters removed would
+    otherwise show in the level of the speech against the noise floor;
+15. a full-band white noise floor at -60..-44 dBFS, added *after* the
     filters: TTS engines produce exact digital silence, genuine recordings
     never do, so without it "exact zeros" or "nothing above 7 kHz" would
     give the answer;
-13. random gain -6..+6 dB;
-14. TPDF dither and rounding to int16.
+16. random gain -6..+6 dB;
+17. TPDF dither and rounding to int16.
 
 Everything random comes from the ``rng`` the caller seeds per (family,
 prompt), so the build is deterministic.
@@ -53,6 +63,10 @@ import scipy.signal
 
 SR = 16000
 BAND = (100.0, 6500.0)
+GATE_DB = 40.0
+MAX_PAUSE = 1600  # 100 ms
+COMPRESSION_RATIO = 2.0
+LEVEL_FLOOR_DB = -12.0
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,6 +134,69 @@ def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
   return scipy.signal.resample(x, max(1, int(round(len(x) / factor))))
 
 
+def gate(x: np.ndarray, top_db: float = GATE_DB,
+         max_pause: int = MAX_PAUSE, frame: int = 320,
+         hop: int = 160) -> np.ndarray:
+  """``x`` with its pauses muted and shortened to at most ``max_pause``.
+
+  A noise gate relative to the loudest frame: frames (20 ms, 10-ms hop)
+  more than ``top_db`` below it get gain 0, the others gain 1, interpolated
+  between frame centres (10-ms ramps, no clicks). Then every run of muted
+  samples longer than ``max_pause`` loses its middle.
+
+  Why: a studio take's pauses hold its room's noise, a TTS engine's are
+  digital silence, and a TTS take decays slowly at its end and pauses longer
+  and more often (at every comma); the noise floor and the silence fraction
+  of a crop told the TTS families from genuine speech (out-of-fold EER
+  41-44 %). Muted and capped alike, every pause is short and holds only the
+  room tone added later.
+  """
+  n = 1 + max(0, len(x) - frame) // hop
+  if n < 2:
+    return x
+  frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
+  energy = np.mean(frames ** 2, axis=1)
+  if energy.max() <= 0:
+    return x
+  keep = (energy > energy.max() * 10 ** (-top_db / 10)).astype(np.float64)
+  centres = np.arange(n) * hop + frame // 2
+  gain = np.interp(np.arange(len(x)), centres, keep)
+  muted = gain == 0.0
+  # Runs of muted samples: starts where muted begins, ends where it stops.
+  edges = np.diff(np.concatenate([[0], muted.astype(np.int8), [0]]))
+  starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+  drop = np.zeros(len(x), bool)
+  for start, end in zip(starts, ends):
+    if end - start > max_pause:  # Keep max_pause / 2 at either end.
+      drop[start + max_pause // 2:end - (max_pause - max_pause // 2)] = True
+  return (x * gain)[~drop]
+
+
+def compress(x: np.ndarray, ratio: float = COMPRESSION_RATIO,
+             floor_db: float = LEVEL_FLOOR_DB, frame: int = 320,
+             hop: int = 160, max_gain_db: float = 30.0) -> np.ndarray:
+  """A broadcast-style compressor and leveller of the frame levels.
+
+  Each 20-ms frame's level ``L`` (dB re the take's RMS, interpolated
+  between frame centres) is mapped to ``max(L / ratio, floor_db)``: loud
+  frames down, quiet frames up, and no sounding frame below ``floor_db``
+  (muted pauses stay muted: at most ``max_gain_db`` of boost, times zero).
+  Engines differ from a studio take in dynamic range (weaker consonants,
+  deeper dips); levelled alike, the quietest frames of a crop (its "noise
+  floor" against its level) no longer gave the label.
+  """
+  n = 1 + max(0, len(x) - frame) // hop
+  rms = np.sqrt(np.mean(x ** 2))
+  if n < 2 or rms == 0:
+    return x
+  frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
+  level_db = 10 * np.log10(np.mean(frames ** 2, axis=1) / rms ** 2 + 1e-12)
+  gain_db = np.minimum(np.maximum(level_db / ratio, floor_db) - level_db,
+                       max_gain_db)
+  centres = np.arange(n) * hop + frame // 2
+  return x * 10 ** (np.interp(np.arange(len(x)), centres, gain_db) / 20)
+
+
 def limiter(x: np.ndarray, ceiling: float) -> np.ndarray:
   return ceiling * np.tanh(x / ceiling)
 
@@ -160,13 +237,14 @@ def to_int16(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def prepare(audio: np.ndarray, sr: int) -> np.ndarray:
-  """Steps 1-4: 16 kHz, high-passed, trimmed, RMS-normalised float64."""
-  return rms_normalise(trim(highpass(resample(audio, sr))))
+  """Steps 1-6: 16 kHz, band-limited, trimmed, gated, levelled, -20 dBFS."""
+  return rms_normalise(compress(gate(trim(bandpass(highpass(
+      resample(audio, sr)))))))
 
 
 def process(audio: np.ndarray, sr: int, *, target_length: int,
             clip_length: int, rng: np.random.Generator) -> np.ndarray:
-  """The whole channel (steps 1-14) for one take.
+  """The whole channel (steps 1-17) for one take.
 
   Args:
     audio: the take, float in [-1, 1].
@@ -190,6 +268,10 @@ def process(audio: np.ndarray, sr: int, *, target_length: int,
   x = place(x, clip_length, rng)
   x = x + room_tone(len(x), 10 ** (rng.uniform(-62.0, -50.0) / 20), rng)
   x = bandpass(g722_pass(bandpass(x)))
-  x = x + rng.standard_normal(len(x)) * 10 ** (rng.uniform(-66.0, -50.0) / 20)
+  # Level again after the filters: what they removed (an engine's energy
+  # below 100 Hz or above 6.5 kHz) would otherwise show in the level of the
+  # noise floor against the speech.
+  x = rms_normalise(x, -20.0)
+  x = x + rng.standard_normal(len(x)) * 10 ** (rng.uniform(-60.0, -44.0) / 20)
   x = x * 10 ** (rng.uniform(-6.0, 6.0) / 20)
   return to_int16(x, rng)

@@ -176,8 +176,14 @@ def _codec2(mode: str):
 
 
 def world(text: str, genuine: np.ndarray, rng: np.random.Generator,
-          frame_period: float = 5.0):
-  """WORLD analysis/synthesis of the genuine take (a vocoder copy)."""
+          frame_period: float = 5.0, envelope_dims: int = 24):
+  """WORLD copy-synthesis of the genuine take, as a WORLD-based TTS runs it.
+
+  DIO + StoneMask f0, CheapTrick envelope, D4C aperiodicity; the envelope
+  coded to ``envelope_dims`` mel-cepstrum-like dimensions and the
+  aperiodicity to WORLD's coded bands (one band at 16 kHz), then decoded
+  and synthesised: the parameters an acoustic model predicts.
+  """
   del text, rng
   import pyworld  # pylint: disable=g-import-not-at-top
   x = genuine.astype(np.float64)
@@ -185,6 +191,11 @@ def world(text: str, genuine: np.ndarray, rng: np.random.Generator,
   f0 = pyworld.stonemask(x, f0, t, SR)
   sp = pyworld.cheaptrick(x, f0, t, SR)
   ap = pyworld.d4c(x, f0, t, SR)
+  fft_size = pyworld.get_cheaptrick_fft_size(SR)
+  sp = pyworld.decode_spectral_envelope(
+      pyworld.code_spectral_envelope(sp, SR, envelope_dims), SR, fft_size)
+  ap = pyworld.decode_aperiodicity(pyworld.code_aperiodicity(ap, SR), SR,
+                                   fft_size)
   return pyworld.synthesize(f0, sp, ap, SR, frame_period=frame_period).astype(
       np.float32), SR
 
