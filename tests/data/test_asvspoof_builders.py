@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from corpus_fixtures import (DF21_ROWS, ITW_ROWS, LA19_LINES, clip,
+from corpus_fixtures import (DF21_ROWS, ITW_ROWS, LA19_LINES, clip, df21_line,
                              protocol_line, write_audio, write_df21,
                              write_itw, write_la19)
 from cljax.data import audio_io, corpus_streams, loader
@@ -127,6 +127,11 @@ def _bad_la19(tmp_path, extra=None, lines=None):
      r"train\.trn\.txt:7: unknown system id 'A31'"),
     ("LA_0079 LA_T_1000001 A01 spoof\n",
      r"train\.trn\.txt:7: expected 5 columns"),
+    (protocol_line("LA_0079", "LA_T_1000001", "A01", "bonafide"),
+     r"train\.trn\.txt:7: key 'bonafide' with system 'A01': bona fide lines "
+     r"have system '-'"),
+    (protocol_line("LA_0079", "LA_T_1000001", "-", "spoof"),
+     r"train\.trn\.txt:7: key 'spoof' with system '-'"),
 ])
 def test_la19_bad_protocol_lines_name_file_and_line(tmp_path, raw, match):
   root = _bad_la19(tmp_path, extra={"train": [raw]})
@@ -220,6 +225,16 @@ def test_df21_and_itw_bad_lines(tmp_path):
   with pytest.raises(_corpus.CorpusError,
                      match=r"trial_metadata\.txt:11: expected 13 columns"):
     _corpus.prepare(Asvspoof2021Df, root, data_dir=str(tmp_path / "c"))
+  with open(os.path.join(root, "keys/DF/CM/trial_metadata.txt")) as f:
+    good = f.read().splitlines()[:10]
+  with open(os.path.join(root, "keys/DF/CM/trial_metadata.txt"), "w") as f:
+    f.write("\n".join(good) + "\n" + df21_line(
+        "LA_0023", "DF_E_2000011", "nocodec", "asvspoof", "A14", "bonafide",
+        "eval"))
+  with pytest.raises(_corpus.CorpusError,
+                     match=r"trial_metadata\.txt:11: key 'bonafide' with "
+                     r"attack 'A14': bona fide lines have attack '-'"):
+    _corpus.prepare(Asvspoof2021Df, root, data_dir=str(tmp_path / "c2"))
   itw = write_itw(str(tmp_path / "itw"))
   with open(os.path.join(itw, "meta.csv"), "a") as f:
     f.write("0.wav,Alec Guinness,fake\n")

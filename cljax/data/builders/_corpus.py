@@ -74,6 +74,27 @@ def require_file(where: str, name: str, audio_path: str, fix: str) -> None:
                       f"exist. {fix}")
 
 
+ASVSPOOF_KEYS = {"bonafide": 0, "spoof": 1}
+
+
+def asvspoof_label(where: str, text: str, key: str, attack: str,
+                   attack_name: str, attack_ids: str) -> int:
+  """The label (0 bona fide, 1 spoof) of an ASVspoof protocol or key line.
+
+  CorpusError, naming the line, unless ``key`` is ``bonafide`` or ``spoof``
+  and the line's ``attack`` column (``attack_name``: "system" in 2019 LA,
+  "attack" in 2021 DF) is ``-`` exactly when the key is ``bonafide``.
+  """
+  if key not in ASVSPOOF_KEYS:
+    raise CorpusError(f"{where}: unknown key {key!r} (expected 'bonafide' "
+                      f"or 'spoof'): {text!r}. Fix the line.")
+  if (attack == "-") != (key == "bonafide"):
+    raise CorpusError(
+        f"{where}: key {key!r} with {attack_name} {attack!r}: bona fide lines "
+        f"have {attack_name} '-' and spoofed ones {attack_ids}. Fix the line.")
+  return ASVSPOOF_KEYS[key]
+
+
 def require_dir(path: str, field: str, layout: str) -> str:
   """``path`` as an absolute folder, or CorpusError naming ``field``."""
   if not path:

@@ -38,7 +38,6 @@ PROTOCOLS = {
     "eval": "ASVspoof2019.LA.cm.eval.trl.txt",
 }
 SYSTEMS = tuple(f"A{i:02d}" for i in range(1, 20))
-KEYS = {"bonafide": 0, "spoof": 1}
 
 LAYOUT = """\
   <manual_dir>/ASVspoof2019_LA_{train,dev,eval}/flac/*.flac
@@ -63,19 +62,12 @@ def parse_protocol(path: str, flac_dir: str, bad: _corpus.BadInput,
             f"{len(columns)}: {text!r}. Fix the line or use the "
             "official protocol file.")
       speaker, utt_id, _, system, key = columns
-      if key not in KEYS:
-        raise _corpus.CorpusError(
-            f"{where}: unknown key {key!r} (expected 'bonafide' or "
-            f"'spoof'): {text!r}. Fix the line.")
       if system != "-" and system not in SYSTEMS:
         raise _corpus.CorpusError(
             f"{where}: unknown system id {system!r} (expected '-' or "
             f"A01-A19): {text!r}. Fix the line.")
-      if (system == "-") != (key == "bonafide"):
-        raise _corpus.CorpusError(
-            f"{where}: key {key!r} with system {system!r}: bona fide lines "
-            "name no system ('-') and spoof lines name one (A01-A19). Fix "
-            "the line.")
+      label = _corpus.asvspoof_label(where, text, key, system, "system",
+                                     "a system id (A01-A19)")
       audio_path = os.path.join(flac_dir, utt_id + ".flac")
       _corpus.require_file(
           where, utt_id, audio_path,
@@ -85,7 +77,7 @@ def parse_protocol(path: str, flac_dir: str, bad: _corpus.BadInput,
       bad(split, error)
       continue
     entries.append(_corpus.Entry(
-        key=utt_id, path=audio_path, label=KEYS[key], where=where,
+        key=utt_id, path=audio_path, label=label, where=where,
         fields={"speaker": speaker, "system": system}))
   return entries
 

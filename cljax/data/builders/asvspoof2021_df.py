@@ -29,7 +29,6 @@ import tensorflow_datasets as tfds
 
 from cljax.data.builders import _corpus
 
-KEYS = {"bonafide": 0, "spoof": 1}
 NUM_COLUMNS = 13
 LAYOUT = """\
   <manual_dir>/ASVspoof2021_DF_eval/flac/*.flac
@@ -57,15 +56,8 @@ def parse_keys(path: str, flac_dir: str, bad: _corpus.BadInput,
           columns[:9])
       if subsets and subset not in subsets:
         continue
-      if key not in KEYS:
-        raise _corpus.CorpusError(
-            f"{where}: unknown key {key!r} (expected 'bonafide' or "
-            f"'spoof'): {text!r}. Fix the line.")
-      if (attack == "-") != (key == "bonafide"):
-        raise _corpus.CorpusError(
-            f"{where}: key {key!r} with attack {attack!r}: bona fide "
-            "trials have attack '-' and spoofed ones an attack id. Fix the "
-            "line.")
+      label = _corpus.asvspoof_label(where, text, key, attack, "attack",
+                                     "an attack id")
       audio_path = os.path.join(flac_dir, trial + ".flac")
       _corpus.require_file(
           where, trial, audio_path,
@@ -76,7 +68,7 @@ def parse_keys(path: str, flac_dir: str, bad: _corpus.BadInput,
       bad("eval", error)
       continue
     entries.append(_corpus.Entry(
-        key=trial, path=audio_path, label=KEYS[key], where=where,
+        key=trial, path=audio_path, label=label, where=where,
         fields={"speaker": speaker, "codec": codec, "source": source,
                 "attack": attack, "subset": subset, "vocoder": vocoder}))
   return entries
