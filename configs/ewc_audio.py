@@ -14,13 +14,14 @@ small (how it was chosen: below). Online EWC as in EVDA:
 --config.strategy.decay=0.1``.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 11.5 ± 1.4 %, BWT +4.3 ± 1.7 EER points,
-in-domain 7.8 ± 1.8 %, next-domain 20.3 ± 1.6 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 65 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 11.9 ± 1.9 %, BWT +5.5 ± 1.4 EER points,
+in-domain 7.1 ± 0.8 %, next-domain 21.6 ± 2.3 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 54 s a run
 (plus ~15 s start-up and compilation).
 Strength 30 was chosen on the benchmark's validation splits
-(``--config.data.eval_split=val``, seed 0; average final EER there:
+(``--config.data.eval_split=val``, seed 0, builder 1.3.0; average final EER there:
 30 / 100 / 300 / 1000 -> 9.6 / 9.9 / 12.5 / 15.8 %, fine-tune 13.5 %).
 Strength 1000, chosen earlier on the synthetic stream, is too rigid here:
 15.8 ± 0.4 % on test (BWT +2.1, in-domain 14.0 %).

@@ -21,7 +21,8 @@ lengthened to ``LONG_FAMILIES``: the 7 default families plus five of their
 kin (flite kal16, Codec2 1300, LPC order 12, espeak en+f5, WORLD at 10 ms),
 kin placed apart so that an ungrouped run meets each family twice.
 
-Expected result (2-core CPU, seeds 0-2; README "Task grouping"): transfer
+Expected result (2-core CPU, seeds 0-2; README "Task grouping"; measured
+on speech-benchmark builder 1.3.0, not yet re-run on 1.4.0): transfer
 grouping gives 5 groups ({world}, {espeak, espeak_f5}, {codec2_700c,
 codec2_1300}, {festival_kal, lpc, flite_slt, festival_hts, flite_kal16,
 lpc12}, {world_10ms}). Average final EER over the 12 tasks, ungrouped ->

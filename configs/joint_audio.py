@@ -10,9 +10,10 @@ Each task trains on the union of the training data of tasks 0..t for the
 same number of epochs as fine-tuning (so later tasks take more steps).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 9.0 ± 0.9 %, BWT -1.2 ± 0.5 EER points,
-in-domain 10.1 ± 0.7 %, next-domain 18.7 ± 1.2 %; about 160 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 8.2 ± 0.5 %, BWT -0.5 ± 0.2 EER points,
+in-domain 8.6 ± 0.7 %, next-domain 20.3 ± 0.9 %; about 138 s a run
 (plus ~15 s start-up and compilation).
 It does not forget (BWT below 0) but learns each new task less sharply
 (in-domain EER higher than fine-tuning's).

@@ -15,13 +15,14 @@ but not the decision: it forgets more than EWC or SI here, and learns each
 task as sharply as fine-tuning.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 11.4 ± 0.6 %, BWT +7.1 ± 1.1 EER points,
-in-domain 5.3 ± 0.4 %, next-domain 19.0 ± 2.3 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 13.0 ± 0.7 %, BWT +9.7 ± 0.8 EER points,
+in-domain 4.7 ± 0.4 %, next-domain 20.7 ± 1.0 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
 (plus ~15 s start-up and compilation).
 alpha 0.01 was chosen on the benchmark's validation splits
-(``--config.data.eval_split=val``, seed 0; average final EER there:
+(``--config.data.eval_split=val``, seed 0, builder 1.3.0; average final EER there:
 0.01 / 0.1 / 1 -> 10.4 / 12.7 / 15.3 %, fine-tune 13.5 %). alpha 1, chosen
 earlier on the synthetic stream: 16.9 ± 3.7 % on test.
 The small variant takes about 10 s and only checks the machinery.

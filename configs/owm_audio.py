@@ -11,10 +11,11 @@ projector away from past tasks' inputs (well-posed mode, P committed at each
 task's end); ``mode="faithful"`` gives the official formulas.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 11.9 ± 1.1 %, BWT +7.6 ± 1.3 EER points,
-in-domain 5.4 ± 0.2 %, next-domain 20.3 ± 0.7 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 12.8 ± 0.8 %, BWT +9.8 ± 0.8 EER points,
+in-domain 4.4 ± 0.3 %, next-domain 23.1 ± 4.2 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
 (plus ~15 s start-up and compilation).
 The projection removes the classifier's share of forgetting (with the
 backbone frozen after task 0 on the synthetic stream: BWT -3.4 vs fine-tune

@@ -14,10 +14,11 @@ code; cljax offers it as a distillation term on the previous task's model
 (``kd_weight``, off by default; see cljax/strategies/rawm.py).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 11.8 ± 1.1 %, BWT +7.8 ± 2.1 EER points,
-in-domain 5.1 ± 0.7 %, next-domain 19.3 ± 1.1 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 13.1 ± 0.6 %, BWT +10.1 ± 0.7 EER points,
+in-domain 4.4 ± 0.1 %, next-domain 22.5 ± 3.3 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
 (plus ~15 s start-up and compilation).
 The small variant takes about 15 s and only checks the machinery.
 """

@@ -17,13 +17,15 @@ code's formulas instead; the official runners never applied them
 Data: the embedded speech benchmark (``presets.audio_experiment``).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 13.3 ± 1.4 %, BWT +9.1 ± 1.9 EER points,
-in-domain 5.5 ± 0.3 %, next-domain 21.2 ± 2.6 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 60 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 13.7 ± 1.0 %, BWT +10.6 ± 0.6 EER points,
+in-domain 4.6 ± 0.7 %, next-domain 22.1 ± 3.0 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
 (plus ~15 s start-up and compilation).
 RWM does not beat fine-tuning here (the README's Results say why, and
-list the variants measured on seed 0-2 / seed 0: projector_schedule="online"
+list the variants measured on seed 0-2 / seed 0, at builder 1.3.0, whose
+fine-tune was 13.3 ± 1.3 % / +8.9 ± 1.6: projector_schedule="online"
 12.9 ± 0.4 % / +9.2 ± 1.2; per_class 12.8 % / +8.9; signs="measured" 13.1 % /
 +9.2 (the measured signs equal the paper's); angle_center=0 13.9 % / +10.9;
 mode="faithful": the loss becomes NaN 28 steps into task 2 (beta ->

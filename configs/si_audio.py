@@ -15,13 +15,14 @@ EVDA's strength 1e-4 belongs to its own loss scale; 1 here (how it was
 chosen: below).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``):
-average final EER 11.7 ± 0.8 %, BWT +3.5 ± 0.4 EER points,
-in-domain 8.7 ± 0.5 %, next-domain 19.1 ± 1.2 % (fine-tune 13.3 ± 1.3 % / +8.9 ± 1.6;
-joint 9.0 ± 0.9 % / -1.2 ± 0.5); about 65 s a run
+CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
+speech benchmark builder 1.4.0):
+average final EER 11.1 ± 1.9 %, BWT +3.1 ± 1.6 EER points,
+in-domain 8.4 ± 1.1 %, next-domain 20.4 ± 1.1 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
+joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 52 s a run
 (plus ~15 s start-up and compilation).
 Strength 1 was chosen on the benchmark's validation splits
-(``--config.data.eval_split=val``, seed 0; average final EER there:
+(``--config.data.eval_split=val``, seed 0, builder 1.3.0; average final EER there:
 0.3 / 1 / 3 -> 10.9 / 9.9 / 12.0 %, fine-tune 13.5 %). Strength 3, chosen
 earlier on the synthetic stream: 13.7 ± 1.9 % on test (in-domain 12.2 %).
 The small variant takes about 10 s and only checks the machinery.
