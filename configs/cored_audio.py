@@ -13,8 +13,13 @@ T 20, bins of p(true class) in (0.5, 0.6], ..., (0.9, 1.0]; the per-sample
 feature is the mean of the embedding, as the official channel mean
 (``--config.strategy.feature=vector`` keeps the whole embedding).
 
-Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+Expected result (default variant: the embedded speech benchmark, builder
+1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 10.4 ± 1.8 %, BWT +6.5 ± 1.8 EER
+points, forgetting 6.5 ± 1.8, in-domain 4.8 ± 0.4 %, next-domain
+19.2 ± 3.3 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5);
+about 62 s a run plus ~15 s start-up.
+At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 13.2 ± 1.2 %, BWT +9.2 ± 0.8 EER points, in-domain
 5.3 ± 0.5 %, next-domain 19.4 ± 2.0 % (fine-tune 13.3 ± 1.3 % / +8.9,
 joint 9.0 ± 0.9 % / -1.3): no better than fine-tuning; about 70 s a run

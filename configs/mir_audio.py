@@ -13,8 +13,13 @@ from the 5000-example reservoir, takes a virtual SGD step (lr 0.1) on the
 incoming batch, replays the batch-size candidates whose cross-entropy rises
 most, and otherwise trains as ER (``cljax.strategies.mir``).
 
-Expected result (default variant: the embedded speech benchmark, 7 tasks,
-CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``, 2-core CPU):
+Expected result (default variant: the embedded speech benchmark, builder
+1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 8.7 ± 1.2 %, BWT -0.9 ± 0.4 EER
+points, forgetting 1.6 ± 1.8, in-domain 9.6 ± 1.2 %, next-domain
+22.8 ± 2.1 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 320 MB;
+about 168 s a run plus ~15 s start-up.
+At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 8.9 ± 2.2 %, BWT +0.5 ± 2.1 EER points, forgetting
 1.9 ± 1.9, in-domain 8.5 ± 0.7 %, next-domain 19.4 ± 1.6 % (fine-tune
 13.3 ± 1.3 % / +8.9, joint 9.0 ± 0.9 % / -1.3; ER 8.8 ± 1.3 %): level
