@@ -115,8 +115,8 @@ def main(argv):
     raise app.UsageError("--configs is required.")
   workdir = _WORKDIR.value or os.path.join(
       "runs", "sweep-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-  run_dirs = run_sweep(config_schema.split_config_list(_CONFIGS.value), _SEEDS.value, workdir,
-                       parallel=_PARALLEL.value)
+  run_dirs = run_sweep(config_schema.split_config_list(_CONFIGS.value),
+                       _SEEDS.value, workdir, parallel=_PARALLEL.value)
   markdown, _ = report.compare(run_dirs, _METRIC.value, out=workdir)
   print(markdown)
 

@@ -227,7 +227,8 @@ def image_benchmark_stream(families: Sequence[str] = DEFAULT_FAMILIES,
   genuine = {part: records(f"genuine_{part}", part) for part in parts}
   tasks = []
   for family in families:
-    splits = {part: Concatenated([genuine[part], records(f"{family}_{part}", part)])
+    splits = {part: Concatenated([genuine[part],
+                                  records(f"{family}_{part}", part)])
               for part in parts}
     doc = (_image_generators.GENERATORS[family].__doc__ or "").strip()
     tasks.append(Task(name=family, splits=splits, metadata={

@@ -163,7 +163,7 @@ def test_artefact_features_stay_near_chance(cue_eers):
     "engine's 100-300 Hz band, which holds a very different share of its "
     "energy (AUC 0.98 on the test split: a real trace of the engine, not "
     "an artefact); with a Hann window the same feature's AUC is 0.475. "
-    "Strict: when a builder "
-    "change closes the gap this test fails, so the marker comes off."))
+    "Strict: when a builder change closes the gap this test fails, so the "
+    "marker comes off."))
 def test_artefact_features_meet_the_issue_bound(cue_eers):
   assert not _below(cue_eers, False, 45.0)

@@ -134,6 +134,22 @@ def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
   return scipy.signal.resample(x, max(1, int(round(len(x) / factor))))
 
 
+def _frame_power(x: np.ndarray, frame: int, hop: int) -> np.ndarray | None:
+  """Mean power of each ``frame``-sample frame at ``hop``; None under two."""
+  n = 1 + max(0, len(x) - frame) // hop
+  if n < 2:
+    return None
+  frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
+  return np.mean(frames ** 2, axis=1)
+
+
+def _per_sample(values: np.ndarray, length: int, frame: int, hop: int
+                ) -> np.ndarray:
+  """Per-frame ``values`` interpolated between frame centres to each sample."""
+  centres = np.arange(len(values)) * hop + frame // 2
+  return np.interp(np.arange(length), centres, values)
+
+
 def gate(x: np.ndarray, top_db: float = GATE_DB,
          max_pause: int = MAX_PAUSE, frame: int = 320,
          hop: int = 160) -> np.ndarray:
@@ -151,16 +167,11 @@ def gate(x: np.ndarray, top_db: float = GATE_DB,
   41-44 %). Muted and capped alike, every pause is short and holds only the
   room tone added later.
   """
-  n = 1 + max(0, len(x) - frame) // hop
-  if n < 2:
-    return x
-  frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
-  energy = np.mean(frames ** 2, axis=1)
-  if energy.max() <= 0:
+  energy = _frame_power(x, frame, hop)
+  if energy is None or energy.max() <= 0:
     return x
   keep = (energy > energy.max() * 10 ** (-top_db / 10)).astype(np.float64)
-  centres = np.arange(n) * hop + frame // 2
-  gain = np.interp(np.arange(len(x)), centres, keep)
+  gain = _per_sample(keep, len(x), frame, hop)
   muted = gain == 0.0
   # Runs of muted samples: starts where muted begins, ends where it stops.
   edges = np.diff(np.concatenate([[0], muted.astype(np.int8), [0]]))
@@ -185,16 +196,14 @@ def compress(x: np.ndarray, ratio: float = COMPRESSION_RATIO,
   deeper dips); levelled alike, the quietest frames of a crop (its "noise
   floor" against its level) no longer gave the label.
   """
-  n = 1 + max(0, len(x) - frame) // hop
+  power = _frame_power(x, frame, hop)
   rms = np.sqrt(np.mean(x ** 2))
-  if n < 2 or rms == 0:
+  if power is None or rms == 0:
     return x
-  frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
-  level_db = 10 * np.log10(np.mean(frames ** 2, axis=1) / rms ** 2 + 1e-12)
+  level_db = 10 * np.log10(power / rms ** 2 + 1e-12)
   gain_db = np.minimum(np.maximum(level_db / ratio, floor_db) - level_db,
                        max_gain_db)
-  centres = np.arange(n) * hop + frame // 2
-  return x * 10 ** (np.interp(np.arange(len(x)), centres, gain_db) / 20)
+  return x * 10 ** (_per_sample(gain_db, len(x), frame, hop) / 20)
 
 
 def limiter(x: np.ndarray, ceiling: float) -> np.ndarray:

@@ -147,8 +147,9 @@ class SpeechBenchmark(tfds.core.GeneratorBasedBuilder):
                "instead of an int64 protobuf list: reading a record is ~4x "
                "faster. The stored audio, labels and ids are bit-identical "
                "to 1.2.0; only the encoding changed.",
-      "1.4.0": "Channel: a noise gate that mutes pauses and caps them at "
-               "100 ms, a 2:1 compressor, the level set again after the "
+      "1.4.0": "Channel: the band-pass also before the dynamics, a noise "
+               "gate that mutes pauses and caps them at 100 ms, a 2:1 "
+               "leveller with a -12 dB floor, the level set again after the "
                "filters, a noise floor of -60..-44 dBFS; WORLD copy-synthesis "
                "through a 24-dimension coded envelope and coded "
                "aperiodicity. Closes the artefact-feature cue gap and makes "
