@@ -13,7 +13,8 @@ Blocks:
   strategy, optimizer, schedule) whose ``data.stream`` the pipeline fills in
   for each candidate (an ``audio_folder`` stream over a manifest of the
   known datasets plus the new one). Default: CNN1D over log-mel, EWC
-  (separate penalties, strength 30 as ``configs/ewc_audio.py``, the Fisher
+  (separate penalties, strength 30, ``configs/ewc_audio.py``'s choice at
+  speech-benchmark builder 1.3.0 (it is 3 since 1.4.0), the Fisher
   measured on the *train* split because a dropped-in dataset need not have
   a ``dev`` folder), 16 epochs per task as the audio configs.
 * ``intake``: how a dataset is read and checked (sample rate, resampling,
