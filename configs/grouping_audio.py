@@ -1,6 +1,6 @@
 r"""Task grouping on a 12-task speech stream (seed 003's claim, measured).
 
-Commands (about 5 min to build the 12-family benchmark once, then about
+Commands (about 3 min to build the 12-family benchmark once, then about
 2 min a run on a 2-core CPU)::
 
   # 1. Measure task similarity and group (transfer: 100 steps per task).
@@ -14,6 +14,11 @@ configs/grouping_audio.py:ewc,configs/grouping_audio.py:rwm \
 configs/grouping_audio.py:ewc,configs/grouping_audio.py:rwm \
       --seeds=0,1,2 --workdir=runs/grouping/grouped \
       --set=data.groups=runs/grouping/groups/groups.json
+  # 3. Score each grouped run's final model on the 12 original tasks.
+  python -m cljax.evaluate \
+      --workdir=runs/grouping/grouped/grouping_audio-kd-seed0 \
+      --config=configs/grouping_audio.py:kd --config.seed=0 \
+      --out=runs/grouping/grouped/grouping_audio-kd-seed0/scores_original_tasks
 
 The variant names the strategy; its settings are those of
 ``configs/<strategy>_audio.py`` (default variant), with the stream
@@ -21,14 +26,16 @@ lengthened to ``LONG_FAMILIES``: the 7 default families plus five of their
 kin (flite kal16, Codec2 1300, LPC order 12, espeak en+f5, WORLD at 10 ms),
 kin placed apart so that an ungrouped run meets each family twice.
 
-Expected result (2-core CPU, seeds 0-2; README "Task grouping"; measured
-on speech-benchmark builder 1.3.0, not yet re-run on 1.4.0): transfer
-grouping gives 5 groups ({world}, {espeak, espeak_f5}, {codec2_700c,
-codec2_1300}, {festival_kal, lpc, flite_slt, festival_hts, flite_kal16,
-lpc12}, {world_10ms}). Average final EER over the 12 tasks, ungrouped ->
-grouped: KD 12.5 ± 0.3 -> 13.2 ± 1.5 %, EWC 16.2 ± 3.3 -> 15.1 ± 1.4 %,
-RWM 13.5 ± 1.6 -> 11.1 ± 0.3 %. About 3 min a run ungrouped, 1.7 min
-grouped; building the 12-family benchmark took 4 min once.
+Expected result (2-core CPU, seeds 0-2; README "Task grouping"; speech
+benchmark builder 1.4.0): transfer grouping gives 6 groups ({world},
+{espeak, espeak_f5}, {codec2_700c, codec2_1300}, {festival_kal, flite_slt,
+festival_hts, flite_kal16}, {lpc, lpc12}, {world_10ms}). Average final EER
+over the 12 tasks, ungrouped -> grouped: KD 11.9 ± 1.5 -> 11.3 ± 1.2 %,
+EWC (strength 3) 16.3 ± 2.4 -> 17.1 ± 0.4 %, RWM 13.1 ± 1.4 -> 12.6 ±
+0.8 %: within the seeds' spread. About 1.9 min a run ungrouped, 1.4 min
+grouped, with start-up; building the 12-family benchmark took about 3 min
+once. At builder 1.3.0 (5 groups; EWC at strength 30): KD 12.5 -> 13.2 %,
+EWC 16.2 -> 15.1 %, RWM 13.5 -> 11.1 %.
 """
 
 import runpy
