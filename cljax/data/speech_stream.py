@@ -122,8 +122,8 @@ def build(builder, num_prompts_hint: int = 551) -> None:
   """Builds ``builder`` with a one-line notice of where and how long."""
   families = builder.builder_config.families
   print(f"[cljax] Building the speech benchmark ({num_prompts_hint} prompts x "
-        f"{len(families)} families) in {builder.data_dir}: about 5 minutes "
-        "on 2 cores, once.", file=sys.stderr, flush=True)
+        f"{len(families)} families) in {builder.data_dir}: 2-4 minutes on "
+        "2 cores, once.", file=sys.stderr, flush=True)
   builder.download_and_prepare()
 
 
