@@ -89,32 +89,37 @@ def test_place_pads_short_takes_at_a_random_offset_and_cuts_long_ones():
   assert len(y) == 1000 and np.all(np.diff(y) == 1)
 
 
-def test_gate_mutes_quiet_frames_and_caps_pauses():
+def test_gate_cuts_out_quiet_frames():
   loud = _sine(500.0, 0.3, 0.5)
   hiss = 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
       SR // 2)  # 50 dB below the tone: a pause with room noise in it
-  short = 0.5 * 10 ** (-50 / 20) * np.ones(800)  # 50 ms: kept whole
+  short = 0.5 * 10 ** (-50 / 20) * np.ones(800)  # 50 ms
   x = np.concatenate([loud, hiss, loud, short, loud])
   y = channel.gate(x)
-
-  def muted_runs(z):
-    edges = np.diff(np.concatenate([[0], (z == 0).astype(np.int8), [0]]))
-    return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
-
-  runs = sorted(r for r in muted_runs(y) if r > 1)  # (lone zero crossings)
-  # Both pauses are muted; the 500-ms one is cut to max_pause (100 ms), the
-  # 50-ms one stays whole but for its gain ramps (at most a frame a side).
-  assert len(runs) == 2
-  assert runs[1] == channel.MAX_PAUSE
-  assert len(short) - 2 * 320 <= runs[0] <= len(short)
-  # The cut: the long pause less max_pause, less its ramps (a frame a side).
-  assert (len(hiss) - channel.MAX_PAUSE - 2 * 320 <= len(x) - len(y)
-          <= len(hiss) - channel.MAX_PAUSE)
+  assert channel.MAX_PAUSE == 0
+  # Both pauses are cut out: no two consecutive samples are zero (lone
+  # zeros are the tone's zero crossings), and the take is shorter by the
+  # pauses, less their ramps (at most a frame a side).
+  assert not np.any((y[1:] == 0.0) & (y[:-1] == 0.0))
+  removed = len(x) - len(y)
+  assert len(hiss) + len(short) - 4 * 320 <= removed <= len(hiss) + len(
+      short)
   # The tones are untouched outside the ramps, the last one included.
   np.testing.assert_array_equal(y[:len(loud) - 320], loud[:-320])
   np.testing.assert_array_equal(y[-(len(loud) - 320):], loud[320:])
   # A take without pauses passes unchanged.
   np.testing.assert_array_equal(channel.gate(loud), loud)
+
+
+def test_gate_with_max_pause_keeps_that_much_of_each_long_pause():
+  loud = _sine(500.0, 0.3, 0.5)
+  hiss = 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
+      SR // 2)
+  x = np.concatenate([loud, hiss, loud])
+  y = channel.gate(x, max_pause=1600)
+  edges = np.diff(np.concatenate([[0], (y == 0).astype(np.int8), [0]]))
+  runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+  assert sorted(r for r in runs if r > 1) == [1600]
 
 
 def test_compress_halves_levels_in_db_and_lifts_quiet_frames():

@@ -12,10 +12,13 @@ leading silence, clipping). Every take goes through ``process``:
 3. trim leading/trailing silence (20-ms frames more than 40 dB below the
    loudest frame);
 4. gate (``gate``): frames more than 40 dB below the loudest are muted and
-   every pause is cut to at most 100 ms — a studio take's pauses hold room
-   noise, a TTS engine's are digital silence, and TTS takes pause longer
-   and decay slowly at their end (builder 1.3.0's noise floor and
-   trailing-silence cues, 42-44 % EER on four TTS families);
+   the muted stretches are cut out — a studio take's pauses hold room
+   noise, a TTS engine's are digital silence, TTS takes pause longer and
+   decay slowly at their end, and re-synthesised takes have weaker frames
+   between words (builder 1.3.0's noise floor and trailing-silence cues,
+   42-44 % EER on four TTS families; 1.4.0 kept pauses of up to 100 ms,
+   and how many frames fell under the gate still told LPC and festival
+   takes from genuine at 43.5-45 %);
 5. compress and level (``compress``): each frame's level ``L`` dB re the
    take's RMS becomes ``max(L / 2, -12)`` — engines have a wider dynamic
    range than a studio take, which showed in a crop's quietest frames;
@@ -26,9 +29,14 @@ leading silence, clipping). Every take goes through ``process``:
    take of every class, so genuine takes are stretched too and duration and
    phase-vocoder traces carry no label;
 8. speed change by ``U[0.9, 1.1]`` (resampling: pitch and tempo together);
-9. a soft limiter ``y = c \tanh(x / c)`` at a random ceiling -16..-9 dBFS
-   — the one nonlinearity, placed *before* the final filters so that its
-   harmonics are band-limited like everything else;
+9. a soft limiter ``y = c \tanh(x / c)`` at a random ceiling -16..-9 dBFS,
+   then the leveller of step 5 again — the nonlinearities, placed *before*
+   the final filters so that their harmonics are band-limited like
+   everything else; the limiter squashes a peaky take's loud frames more,
+   which moved its quietest frames against its RMS (with the pauses cut
+   out, flite slt's 10th-percentile frame was 1 dB below genuine's and
+   gradient boosting gave 44 %), so the frame levels are evened out after
+   it;
 10. random placement in a fixed-length clip (``clip_length`` samples): a
     random window of a longer take, or a shorter take at a random offset,
     so that length and leading/trailing silence say nothing; then a
@@ -64,7 +72,7 @@ import scipy.signal
 SR = 16000
 BAND = (100.0, 6500.0)
 GATE_DB = 40.0
-MAX_PAUSE = 1600  # 100 ms
+MAX_PAUSE = 0  # Muted stretches are cut out whole.
 COMPRESSION_RATIO = 2.0
 LEVEL_FLOOR_DB = -12.0
 
@@ -158,14 +166,18 @@ def gate(x: np.ndarray, top_db: float = GATE_DB,
   A noise gate relative to the loudest frame: frames (20 ms, 10-ms hop)
   more than ``top_db`` below it get gain 0, the others gain 1, interpolated
   between frame centres (10-ms ramps, no clicks). Then every run of muted
-  samples longer than ``max_pause`` loses its middle.
+  samples longer than ``max_pause`` loses its middle; with the default
+  ``max_pause=0`` every muted run is cut out and the ramps meet.
 
   Why: a studio take's pauses hold its room's noise, a TTS engine's are
   digital silence, and a TTS take decays slowly at its end and pauses longer
   and more often (at every comma); the noise floor and the silence fraction
   of a crop told the TTS families from genuine speech (out-of-fold EER
-  41-44 %). Muted and capped alike, every pause is short and holds only the
-  room tone added later.
+  41-44 %). Capping pauses at 100 ms (builder 1.4.0) was not enough: how
+  many pauses a take had still showed in a crop's silence fraction, trailing
+  silence and quietest frames (gradient boosting 43.5-45 % on LPC and
+  festival). With the pauses cut out, silence in a clip comes only from its
+  random placement, which is the same for every class.
   """
   energy = _frame_power(x, frame, hop)
   if energy is None or energy.max() <= 0:
@@ -274,6 +286,7 @@ def process(audio: np.ndarray, sr: int, *, target_length: int,
   # A ceiling 4-10 dB above the RMS evens out the engines' peakiness (crest
   # factor alone gave 42 % EER on flite slt with a 8-12 dB ceiling).
   x = limiter(x, 10 ** (rng.uniform(-16.0, -9.0) / 20))
+  x = compress(x)
   x = place(x, clip_length, rng)
   x = x + room_tone(len(x), 10 ** (rng.uniform(-62.0, -50.0) / 20), rng)
   x = bandpass(g722_pass(bandpass(x)))

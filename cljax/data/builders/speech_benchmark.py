@@ -137,7 +137,7 @@ def _build_chunk_star(args):
 class SpeechBenchmark(tfds.core.GeneratorBasedBuilder):
   """Genuine Asterisk prompts vs. one fake family per task, one channel."""
 
-  VERSION = tfds.core.Version("1.4.0")
+  VERSION = tfds.core.Version("1.5.0")
   RELEASE_NOTES = {
       "1.0.0": "7 families, 2.5-s clips, shared channel.",
       "1.1.0": "Band-pass (not only low-pass) after G.722; limiter ceiling "
@@ -154,6 +154,11 @@ class SpeechBenchmark(tfds.core.GeneratorBasedBuilder):
                "through a 24-dimension coded envelope and coded "
                "aperiodicity. Closes the artefact-feature cue gap and makes "
                "WORLD learnable (issue 4).",
+      "1.5.0": "Channel: the gate cuts muted pauses out instead of keeping "
+               "up to 100 ms of each, and the leveller runs again after the "
+               "limiter; a take's pauses and its weakest frames told LPC, "
+               "festival and flite takes from genuine (issue 4's cue test, "
+               "43.5-45 % EER under gradient boosting).",
   }
   BUILDER_CONFIGS = [SpeechBenchmarkConfig(name="default")]
   # Nothing is downloaded, so there are no URL checksums to look up; TFDS's
