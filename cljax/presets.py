@@ -106,7 +106,7 @@ def audio_experiment(variant: str | None) -> ml_collections.ConfigDict:
   config.optimizer.name = "adam"
   config.optimizer.learning_rate = 1e-3
   # 16 epochs (320 steps of 32 per task): WORLD, the hardest family, reaches
-  # 18-22 % EER after its own training (builder 1.4.0, seeds 0-2); every
+  # 20-24 % EER after its own training (builder 1.5.0, seeds 0-2); every
   # other family reaches 0-10 %.
   config.train.epochs_per_task = 16.0
   config.train.log_every = 10

@@ -15,11 +15,11 @@ small (how it was chosen: below). Online EWC as in EVDA:
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
-speech benchmark builder 1.4.0):
-average final EER 10.8 ± 0.7 %, BWT +6.5 ± 0.7 EER points,
-in-domain 5.2 ± 0.7 %, next-domain 21.8 ± 2.0 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
-joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 45 s a run
-(plus ~15 s start-up and compilation).
+speech benchmark builder 1.5.0): average final EER 11.3 ± 0.9 %, BWT
++6.5 ± 0.9 EER points, in-domain 5.7 ± 0.8 %, next-domain 22.0 ± 1.5 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+58 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
+of up to 100 ms kept): 10.8 ± 0.7 %, BWT +6.5 ± 0.7, in-domain 5.2 ± 0.7 %.
 Strength 3 was chosen on the benchmark's validation splits
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 1 / 3 / 10 / 30 / 100 -> 12.0 / 11.0 / 12.5 / 14.5 / 15.7 %,

@@ -16,11 +16,11 @@ task as sharply as fine-tuning.
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
-speech benchmark builder 1.4.0):
-average final EER 13.0 ± 0.7 %, BWT +9.7 ± 0.8 EER points,
-in-domain 4.7 ± 0.4 %, next-domain 20.7 ± 1.0 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
-joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
-(plus ~15 s start-up and compilation).
+speech benchmark builder 1.5.0): average final EER 13.0 ± 1.3 %, BWT
++9.5 ± 1.6 EER points, in-domain 4.8 ± 0.3 %, next-domain 23.0 ± 1.0 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+58 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
+of up to 100 ms kept): 13.0 ± 0.7 %, BWT +9.7 ± 0.8, in-domain 4.7 ± 0.4 %.
 alpha 0.01 was chosen on the benchmark's validation splits
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 0.001 / 0.01 / 0.1 -> 11.4 / 11.0 / 12.2 %, fine-tune 12.5 %;

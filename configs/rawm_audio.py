@@ -15,11 +15,11 @@ code; cljax offers it as a distillation term on the previous task's model
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
-speech benchmark builder 1.4.0):
-average final EER 13.1 ± 0.6 %, BWT +10.1 ± 0.7 EER points,
-in-domain 4.4 ± 0.1 %, next-domain 22.5 ± 3.3 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
-joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
-(plus ~15 s start-up and compilation).
+speech benchmark builder 1.5.0): average final EER 13.4 ± 0.6 %, BWT
++9.7 ± 1.3 EER points, in-domain 5.1 ± 0.5 %, next-domain 25.3 ± 2.1 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+53 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
+of up to 100 ms kept): 13.1 ± 0.6 %, BWT +10.1 ± 0.7, in-domain 4.4 ± 0.1 %.
 The small variant takes about 15 s and only checks the machinery.
 """
 

@@ -18,11 +18,11 @@ Data: the embedded speech benchmark (``presets.audio_experiment``).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
-speech benchmark builder 1.4.0):
-average final EER 13.7 ± 1.0 %, BWT +10.6 ± 0.6 EER points,
-in-domain 4.6 ± 0.7 %, next-domain 22.1 ± 3.0 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
-joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 50 s a run
-(plus ~15 s start-up and compilation).
+speech benchmark builder 1.5.0): average final EER 13.6 ± 0.8 %, BWT
++10.0 ± 0.8 EER points, in-domain 5.0 ± 0.3 %, next-domain 22.9 ± 1.9 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+52 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
+of up to 100 ms kept): 13.7 ± 1.0 %, BWT +10.6 ± 0.6, in-domain 4.6 ± 0.7 %.
 RWM does not beat fine-tuning here (the README's Results say why, and
 list the variants). Variants at builder 1.4.0 (seed 0 each unless said;
 the default's seed 0 is 14.1 % / +10.4): projector_schedule="online"

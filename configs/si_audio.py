@@ -16,11 +16,11 @@ chosen: below).
 
 Expected result (default variant: the embedded speech benchmark, 7 tasks,
 CNN1D over log-mel; 2-core CPU; seeds 0-2 via ``python -m cljax.sweep``;
-speech benchmark builder 1.4.0):
-average final EER 11.4 ± 2.0 %, BWT +6.0 ± 2.2 EER points,
-in-domain 6.3 ± 0.6 %, next-domain 22.3 ± 1.9 % (fine-tune 13.7 ± 1.3 % / +10.6 ± 1.3;
-joint 8.2 ± 0.5 % / -0.5 ± 0.2); about 45 s a run
-(plus ~15 s start-up and compilation).
+speech benchmark builder 1.5.0): average final EER 11.7 ± 0.7 %, BWT
++5.9 ± 0.8 EER points, in-domain 6.6 ± 0.7 %, next-domain 22.6 ± 2.7 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+55 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
+of up to 100 ms kept): 11.4 ± 2.0 %, BWT +6.0 ± 2.2, in-domain 6.3 ± 0.6 %.
 Strength 0.3 was chosen on the benchmark's validation splits
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 0.1 / 0.3 / 1 -> 10.7 / 10.6 / 13.1 %, fine-tune 12.5 %; 3,
