@@ -14,11 +14,12 @@ feature is the mean of the embedding, as the official channel mean
 (``--config.strategy.feature=vector`` keeps the whole embedding).
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 10.4 ± 1.8 %, BWT +6.5 ± 1.8 EER
-points, forgetting 6.5 ± 1.8, in-domain 4.8 ± 0.4 %, next-domain
-19.2 ± 3.3 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5);
-about 62 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 12.4 ± 1.4 %, BWT +8.7 ± 2.0 EER points,
+forgetting 8.7 ± 2.0, in-domain 5.0 ± 0.3 %, next-domain 21.5 ± 0.3 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+63 s a run plus ~15 s start-up. At builder 1.4.0 (pauses of up to 100 ms
+kept): 10.4 ± 1.8 %, BWT +6.5 ± 1.8, in-domain 4.8 ± 0.4 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 13.2 ± 1.2 %, BWT +9.2 ± 0.8 EER points, in-domain
 5.3 ± 0.5 %, next-domain 19.4 ± 2.0 % (fine-tune 13.3 ± 1.3 % / +8.9,

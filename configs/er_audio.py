@@ -14,11 +14,13 @@ replayed mean cross-entropy, and the incoming batch is then offered to the
 memory by reservoir sampling (``cljax.strategies.er``).
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 7.8 ± 0.4 %, BWT +0.6 ± 1.0 EER
-points, forgetting 1.6 ± 1.2, in-domain 7.3 ± 1.1 %, next-domain
-18.9 ± 2.4 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 320 MB;
-about 116 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 7.5 ± 0.9 %, BWT +0.3 ± 1.0 EER points,
+forgetting 1.4 ± 0.7, in-domain 7.3 ± 0.2 %, next-domain 18.4 ± 1.5 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5);
+memory 320 MB; about 115 s a run plus ~15 s start-up. At builder 1.4.0
+(pauses of up to 100 ms kept): 7.8 ± 0.4 %, BWT +0.6 ± 1.0, in-domain
+7.3 ± 1.1 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 8.8 ± 1.3 %, BWT +0.8 ± 1.2 EER points, forgetting
 2.1 ± 1.7, in-domain 8.1 ± 0.3 %, next-domain 16.6 ± 1.3 % (fine-tune

@@ -15,11 +15,13 @@ BCE on one-hot labels, one mean over all rows; scores from a nearest-
 class-mean classifier over the whole memory.
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 8.9 ± 1.4 %, BWT +0.5 ± 0.8 EER
-points, forgetting 2.2 ± 1.1, in-domain 8.5 ± 0.7 %, next-domain
-19.0 ± 1.5 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 320 MB;
-about 128 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 7.3 ± 0.7 %, BWT -0.8 ± 1.3 EER points,
+forgetting 1.1 ± 1.0, in-domain 8.0 ± 0.5 %, next-domain 20.1 ± 1.5 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5);
+memory 320 MB; about 126 s a run plus ~15 s start-up. At builder 1.4.0
+(pauses of up to 100 ms kept): 8.9 ± 1.4 %, BWT +0.5 ± 0.8, in-domain
+8.5 ± 0.7 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 9.0 ± 0.8 %, BWT +0.1 ± 1.0 EER points, in-domain
 8.9 ± 0.4 %, next-domain 18.8 ± 1.0 % (fine-tune 13.3 ± 1.3 % / +8.9,

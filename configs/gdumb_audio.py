@@ -16,11 +16,13 @@ clipped at 10 (``--clip``), batches of ``config.data.batch_size``.
 The stream's own steps change nothing (zero updates) and are wasted compute.
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 24.3 ± 2.8 %, BWT -2.0 ± 3.4 EER
-points, forgetting 2.8 ± 4.4, in-domain 26.0 ± 0.2 %, next-domain
-28.7 ± 4.2 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 192 MB;
-about 156 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 23.4 ± 2.9 %, BWT -2.9 ± 5.2 EER points,
+forgetting 3.8 ± 4.4, in-domain 25.9 ± 2.1 %, next-domain 25.3 ± 1.2 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5);
+memory 192 MB; about 155 s a run plus ~15 s start-up. At builder 1.4.0
+(pauses of up to 100 ms kept): 24.3 ± 2.8 %, BWT -2.0 ± 3.4, in-domain
+26.0 ± 0.2 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 24.3 ± 1.9 %, BWT -1.7 ± 5.7 EER points, in-domain
 25.7 ± 3.0 % (fine-tune 13.3 ± 1.3 %, joint 9.0 ± 0.9 %): far worse. The
@@ -28,9 +30,10 @@ first task fills the memory with 1500 clips of each class, after which
 GDumb's class-balance rule rejects every later example (classes recur in
 every task; the rule has no notion of task), so each task end retrains on
 WORLD data only. ``--config.strategy.balance_by=task_class`` balances
-(task, class) groups instead — not GDumb's rule: at builder 1.4.0
-10.0 ± 0.6 %, BWT +1.1 ± 0.4, in-domain 9.0 ± 1.0 % (3 seeds; at 1.3.0
-10.7 ± 0.5 %). Memory 192 MB; about 160 s a run with start-up (10
+(task, class) groups instead — not GDumb's rule: at builder 1.5.0
+10.2 ± 0.4 %, BWT +0.0 ± 0.6, in-domain 10.2 ± 0.6 % (3 seeds; at
+1.4.0 10.0 ± 0.6 %, at 1.3.0 10.7 ± 0.5 %). Memory 192 MB; about 170 s a
+run with start-up (10
 epochs on the memory at each task end).
 The small variant keeps 48
 clips, trains 2 epochs and only checks the machinery.

@@ -18,11 +18,13 @@ every example is kept, so this is iCaRL's training and classifier with a
 full memory.
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 8.1 ± 0.7 %, BWT -4.3 ± 0.3 EER
-points, forgetting -0.7 ± 1.1, in-domain 11.8 ± 0.4 %, next-domain
-19.5 ± 0.3 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 320 MB;
-about 152 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 8.5 ± 0.8 %, BWT -4.7 ± 1.1 EER points,
+forgetting 0.3 ± 1.0, in-domain 12.6 ± 1.3 %, next-domain 20.8 ± 1.9 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5);
+memory 320 MB; about 160 s a run plus ~15 s start-up. At builder 1.4.0
+(pauses of up to 100 ms kept): 8.1 ± 0.7 %, BWT -4.3 ± 0.3, in-domain
+11.8 ± 0.4 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 7.9 ± 0.9 %, BWT -4.5 ± 0.9 EER points, in-domain
 11.7 ± 0.4 %, next-domain 19.0 ± 1.2 % (fine-tune 13.3 ± 1.3 % / +8.9,

@@ -12,11 +12,12 @@ Seed 003's training code could not be found, so alpha 1, T 2 and the clamp
 bounds [0, 10] are cljax's documented defaults (``cljax/strategies/kd.py``).
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 8.9 ± 1.3 %, BWT +3.2 ± 0.7 EER
-points, forgetting 3.7 ± 0.9, in-domain 6.2 ± 1.0 %, next-domain
-18.9 ± 2.3 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5);
-about 58 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 10.7 ± 0.7 %, BWT +4.7 ± 0.7 EER points,
+forgetting 5.0 ± 0.6, in-domain 6.7 ± 0.1 %, next-domain 21.2 ± 0.2 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+58 s a run plus ~15 s start-up. At builder 1.4.0 (pauses of up to 100 ms
+kept): 8.9 ± 1.3 %, BWT +3.2 ± 0.7, in-domain 6.2 ± 1.0 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 11.6 ± 0.7 %, BWT +6.1 ± 0.5 EER points, in-domain
 6.4 ± 0.5 %, next-domain 19.6 ± 1.6 % (fine-tune 13.3 ± 1.3 % / +8.9,

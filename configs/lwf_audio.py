@@ -16,11 +16,12 @@ tasks, T = 1)::
   --config.strategy.distillation_form=kl
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 12.2 ± 1.8 %, BWT +0.5 ± 0.2 EER
-points, forgetting 1.2 ± 0.2, in-domain 11.8 ± 2.0 %, next-domain
-20.8 ± 2.1 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5);
-about 55 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 11.9 ± 1.3 %, BWT +0.5 ± 0.8 EER points,
+forgetting 1.2 ± 0.3, in-domain 11.5 ± 0.7 %, next-domain 22.4 ± 1.7 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
+60 s a run plus ~15 s start-up. At builder 1.4.0 (pauses of up to 100 ms
+kept): 12.2 ± 1.8 %, BWT +0.5 ± 0.2, in-domain 11.8 ± 2.0 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 11.6 ± 1.6 %, BWT +1.0 ± 1.0 EER points, in-domain
 10.8 ± 1.0 %, next-domain 20.7 ± 2.7 % (fine-tune 13.3 ± 1.3 % / +8.9,

@@ -14,11 +14,13 @@ incoming batch, replays the batch-size candidates whose cross-entropy rises
 most, and otherwise trains as ER (``cljax.strategies.mir``).
 
 Expected result (default variant: the embedded speech benchmark, builder
-1.4.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
-2-core CPU): average final EER 8.7 ± 1.2 %, BWT -0.9 ± 0.4 EER
-points, forgetting 1.6 ± 1.8, in-domain 9.6 ± 1.2 %, next-domain
-22.8 ± 2.1 % (fine-tune 13.7 ± 1.3 % / +10.6, joint 8.2 ± 0.5 % / -0.5); memory 320 MB;
-about 168 s a run plus ~15 s start-up.
+1.5.0, 7 tasks, CNN1D over log-mel; seeds 0-2 via ``python -m cljax.sweep``,
+2-core CPU): average final EER 9.1 ± 0.1 %, BWT -0.9 ± 1.5 EER points,
+forgetting 1.0 ± 1.0, in-domain 9.9 ± 1.1 %, next-domain 21.5 ± 1.3 %
+(fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4, joint 7.0 ± 0.1 % / -1.9 ± 0.5);
+memory 320 MB; about 199 s a run plus ~15 s start-up. At builder 1.4.0
+(pauses of up to 100 ms kept): 8.7 ± 1.2 %, BWT -0.9 ± 0.4, in-domain
+9.6 ± 1.2 %.
 At builder 1.3.0 (seeds 0-2, before the channel's gate and leveller):
 average final EER 8.9 ± 2.2 %, BWT +0.5 ± 2.1 EER points, forgetting
 1.9 ± 1.9, in-domain 8.5 ± 0.7 %, next-domain 19.4 ± 1.6 % (fine-tune
