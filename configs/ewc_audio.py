@@ -20,8 +20,8 @@ speech benchmark builder 1.5.0): average final EER 11.3 ± 0.9 %, BWT
 (fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
 58 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
 of up to 100 ms kept): 10.8 ± 0.7 %, BWT +6.5 ± 0.7, in-domain 5.2 ± 0.7 %.
-Strength 3 was chosen (at builder 1.4.0, not re-chosen at 1.5.0) on the
-benchmark's validation splits
+Strength 3 was chosen on the benchmark's validation splits (not re-chosen
+at 1.5.0)
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 1 / 3 / 10 / 30 / 100 -> 12.0 / 11.0 / 12.5 / 14.5 / 15.7 %,
 fine-tune 12.5 %; 300 and 1000, seed 0: 17.1 and 18.4 %). The strength

@@ -21,8 +21,8 @@ speech benchmark builder 1.5.0): average final EER 13.0 ± 1.3 %, BWT
 (fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
 58 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
 of up to 100 ms kept): 13.0 ± 0.7 %, BWT +9.7 ± 0.8, in-domain 4.7 ± 0.4 %.
-alpha 0.01 was chosen (at builder 1.4.0, not re-chosen at 1.5.0) on the
-benchmark's validation splits
+alpha 0.01 was chosen on the benchmark's validation splits (not re-chosen
+at 1.5.0)
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 0.001 / 0.01 / 0.1 -> 11.4 / 11.0 / 12.2 %, fine-tune 12.5 %;
 1, seed 0: 15.3 %), as at builder 1.3.0 (seed 0: 0.01 / 0.1 / 1 -> 10.4 /

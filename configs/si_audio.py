@@ -21,8 +21,8 @@ speech benchmark builder 1.5.0): average final EER 11.7 ± 0.7 %, BWT
 (fine-tune 13.5 ± 0.4 % / +9.8 ± 0.4; joint 7.0 ± 0.1 % / -1.9 ± 0.5); about
 55 s a run (plus ~15 s start-up and compilation). At builder 1.4.0 (pauses
 of up to 100 ms kept): 11.4 ± 2.0 %, BWT +6.0 ± 2.2, in-domain 6.3 ± 0.6 %.
-Strength 0.3 was chosen (at builder 1.4.0, not re-chosen at 1.5.0) on the
-benchmark's validation splits
+Strength 0.3 was chosen on the benchmark's validation splits (not re-chosen
+at 1.5.0)
 (``--config.data.eval_split=val``, seeds 0-2, builder 1.4.0; average final
 EER there: 0.1 / 0.3 / 1 -> 10.7 / 10.6 / 13.1 %, fine-tune 12.5 %; 3,
 seed 0: 15.8 %). The strength chosen at builder 1.3.0 (seed 0: 0.3 / 1 / 3

@@ -19,6 +19,12 @@ def _sine(freq: float, seconds: float = 1.0, amplitude: float = 0.5):
   return amplitude * np.sin(2 * np.pi * freq * t)
 
 
+def _pause(samples: int) -> np.ndarray:
+  """Room noise 50 dB below ``_sine``'s 0.5 amplitude: what the gate mutes."""
+  return 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
+      samples)
+
+
 def _gain_db(before: np.ndarray, after: np.ndarray) -> float:
   # Middle half only: the zero-phase filters' edge transients are excluded.
   n = len(before)
@@ -91,8 +97,7 @@ def test_place_pads_short_takes_at_a_random_offset_and_cuts_long_ones():
 
 def test_gate_cuts_out_quiet_frames():
   loud = _sine(500.0, 0.3, 0.5)
-  hiss = 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
-      SR // 2)  # 50 dB below the tone: a pause with room noise in it
+  hiss = _pause(SR // 2)
   short = 0.5 * 10 ** (-50 / 20) * np.ones(800)  # 50 ms
   x = np.concatenate([loud, hiss, loud, short, loud])
   y = channel.gate(x)
@@ -113,9 +118,7 @@ def test_gate_cuts_out_quiet_frames():
 
 def test_gate_with_max_pause_keeps_that_much_of_each_long_pause():
   loud = _sine(500.0, 0.3, 0.5)
-  hiss = 0.5 * 10 ** (-50 / 20) * np.random.default_rng(0).standard_normal(
-      SR // 2)
-  x = np.concatenate([loud, hiss, loud])
+  x = np.concatenate([loud, _pause(SR // 2), loud])
   y = channel.gate(x, max_pause=1600)
   edges = np.diff(np.concatenate([[0], (y == 0).astype(np.int8), [0]]))
   runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
